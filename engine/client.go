@@ -1,0 +1,112 @@
+// Package engine is the worker's HTTP client for the inference engine (vLLM, the
+// simulated engine, or any OpenAI-compatible server given by ENGINE_URL): a transport
+// tuned for one loopback upstream, request building, the served-model list, and the
+// translation of transport failures into API errors.
+//
+// It never interprets or re-encodes request bodies; callers hand it bytes.
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vllm-worker/vllm-worker/openai"
+)
+
+// Options configure a Client. The zero value of every field but BaseURL is usable.
+type Options struct {
+	// BaseURL is the engine's root, e.g. http://127.0.0.1:41234 (no trailing /v1).
+	BaseURL string
+	// FirstByteTimeout bounds the wait for the engine's response headers, which for
+	// vLLM includes queueing and, for non-streamed requests, the whole generation.
+	// Zero means 30 minutes: long prefills and long generations must never be cut.
+	FirstByteTimeout time.Duration
+	// IdleConnTimeout closes idle upstream connections. Zero means 4 s, below
+	// uvicorn's 5 s keep-alive, so the worker never reuses a connection the engine
+	// is about to close.
+	IdleConnTimeout time.Duration
+}
+
+// Client talks to one engine. It is safe for concurrent use.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// New returns a Client for o.BaseURL.
+func New(o Options) *Client {
+	if o.FirstByteTimeout == 0 {
+		o.FirstByteTimeout = 30 * time.Minute
+	}
+	if o.IdleConnTimeout == 0 {
+		o.IdleConnTimeout = 4 * time.Second
+	}
+	t := &http.Transport{
+		Proxy:                 nil, // loopback: never through HTTP_PROXY
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          0,
+		MaxIdleConnsPerHost:   2048,
+		IdleConnTimeout:       o.IdleConnTimeout,
+		ResponseHeaderTimeout: o.FirstByteTimeout,
+		DisableCompression:    true, // relay bytes as the engine wrote them
+		ForceAttemptHTTP2:     false,
+		WriteBufferSize:       32 << 10,
+		ReadBufferSize:        32 << 10,
+	}
+	return &Client{base: strings.TrimSuffix(o.BaseURL, "/"), http: &http.Client{Transport: t}}
+}
+
+// BaseURL is the engine's root URL.
+func (c *Client) BaseURL() string { return c.base }
+
+// Do sends one request to the engine. path starts with "/" and may carry a query.
+// body may be nil. The request ends when ctx ends, which aborts the generation.
+func (c *Client) Do(ctx context.Context, method, path string, body []byte, requestID string) (*http.Response, error) {
+	var req *http.Request
+	var err error
+	if body != nil {
+		// bytes.Reader gives the request a GetBody, so the transport may replay it
+		// on a fresh connection when a reused one failed before anything was written.
+		req, err = http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	} else {
+		req, err = http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("build engine request: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if requestID != "" {
+		req.Header.Set("X-Request-Id", requestID)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// CloseIdle closes idle upstream connections (after the engine restarted).
+func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
+
+// AsAPIError translates a failure to reach the engine into the error a client sees:
+// 504 when the engine did not answer in time, 502 otherwise. It returns nil for a
+// cancelled context (the client left; there is nobody to answer).
+func AsAPIError(ctx context.Context, err error) *openai.Error {
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return openai.NewError(http.StatusGatewayTimeout, "the engine did not answer in time")
+	}
+	return openai.NewError(http.StatusBadGateway, "the engine is unreachable")
+}

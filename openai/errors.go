@@ -1,0 +1,136 @@
+package openai
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+)
+
+// Error is an API error in vLLM's (and OpenAI's) envelope:
+// {"error":{"message":...,"type":...,"param":...,"code":<HTTP status>}}.
+// As in recent vLLM, Code is the integer HTTP status.
+type Error struct {
+	Status  int    // HTTP status; also written as "code"
+	Message string // safe to show to a client: never internals
+	Type    string // e.g. BadRequestError; derived from Status when empty
+	Param   string // the offending request field, if any
+}
+
+// NewError returns an Error with the type that belongs to status.
+func NewError(status int, message string) *Error {
+	return &Error{Status: status, Message: message, Type: TypeFor(status)}
+}
+
+// WithParam returns a copy of e naming the offending request field.
+func (e *Error) WithParam(param string) *Error {
+	c := *e
+	c.Param = param
+	return &c
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// TypeFor is the error type vLLM-style servers report for an HTTP status.
+func TypeFor(status int) string {
+	switch status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusMethodNotAllowed:
+		return "BadRequestError"
+	case http.StatusUnauthorized:
+		return "AuthenticationError"
+	case http.StatusForbidden:
+		return "PermissionDeniedError"
+	case http.StatusNotFound:
+		return "NotFoundError"
+	case http.StatusTooManyRequests:
+		return "RateLimitError"
+	case http.StatusServiceUnavailable:
+		return "ServiceUnavailableError"
+	case http.StatusBadGateway:
+		return "BadGatewayError"
+	case http.StatusGatewayTimeout:
+		return "GatewayTimeoutError"
+	default:
+		if status >= 500 {
+			return "InternalServerError"
+		}
+		return "BadRequestError"
+	}
+}
+
+type errorBody struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    int     `json:"code"`
+}
+
+// JSON returns the error envelope as JSON.
+func (e *Error) JSON() []byte {
+	body := errorBody{Message: e.Message, Type: e.Type, Code: e.Status}
+	if body.Type == "" {
+		body.Type = TypeFor(e.Status)
+	}
+	if e.Param != "" {
+		body.Param = &e.Param
+	}
+	b, err := json.Marshal(struct {
+		Error errorBody `json:"error"`
+	}{body})
+	if err != nil { // cannot happen: only strings and ints
+		return []byte(`{"error":{"message":"internal error","type":"InternalServerError","param":null,"code":500}}`)
+	}
+	return b
+}
+
+// SSE returns the error as one in-band server-sent event, for errors found after
+// the first byte of a stream. The caller follows it with the [DONE] event.
+func (e *Error) SSE() []byte {
+	return AppendEvent(nil, e.JSON())
+}
+
+// WriteError writes e as a JSON response with its status.
+func WriteError(w http.ResponseWriter, e *Error) {
+	body := e.JSON()
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(body)
+}
+
+// NormalizeError turns an upstream error body into the nested envelope, keeping
+// the upstream status. vLLM's recent nested form passes through unchanged; its
+// classic flat form, FastAPI's {"detail": ...} and plain text are wrapped.
+func NormalizeError(status int, body []byte) []byte {
+	root := gjson.ParseBytes(body)
+	if gjson.ValidBytes(body) && root.IsObject() {
+		if e := root.Get("error"); e.IsObject() && e.Get("message").Exists() {
+			return body
+		}
+		if m := root.Get("message"); m.Type == gjson.String {
+			return (&Error{Status: status, Message: m.Str, Type: root.Get("type").Str, Param: root.Get("param").Str}).JSON()
+		}
+		if d := root.Get("detail"); d.Exists() {
+			msg := d.Str
+			if d.Type != gjson.String {
+				msg = d.Raw
+			}
+			return NewError(status, msg).JSON()
+		}
+		if e := root.Get("error"); e.Type == gjson.String {
+			return NewError(status, e.Str).JSON()
+		}
+	}
+	msg := strings.TrimSpace(string(body))
+	if len(msg) > 1024 {
+		msg = msg[:1024] + "..."
+	}
+	if msg == "" || !utf8.ValidString(msg) {
+		msg = http.StatusText(status)
+	}
+	return NewError(status, msg).JSON()
+}

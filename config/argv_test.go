@@ -1,0 +1,302 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// mustLoad loads environ or fails the test.
+func mustLoad(t *testing.T, environ ...string) *Config {
+	t.Helper()
+	c, err := Load(environ)
+	if err != nil {
+		t.Fatalf("Load(%q): %v", environ, err)
+	}
+	return c
+}
+
+// vllm is the argv of a vLLM child on port 8123 for model m, followed by tail.
+func vllm(model string, tail ...string) []string {
+	return append([]string{"python3", "-m", "vllm.entrypoints.openai.api_server",
+		"--host", "127.0.0.1", "--port", "8123", "--model", model}, tail...)
+}
+
+// withDefaults is tail after the flags every vLLM argv has unless told otherwise.
+func withDefaults(tail ...string) []string {
+	return append([]string{"--gpu-memory-utilization", "0.98", "--disable-log-stats"}, tail...)
+}
+
+func TestEngineArgv(t *testing.T) {
+	const tpl = "{% for m in messages %}{{ m.content }}{% endfor %}"
+	tests := []struct {
+		name string
+		env  []string
+		want []string
+		warn string // a substring of the joined warnings; "" = no warning
+	}{
+		{
+			name: "minimal",
+			env:  []string{"MODEL_NAME=m"},
+			want: vllm("m", withDefaults()...),
+		},
+		{
+			name: "seed README example",
+			env: []string{
+				"MODEL_NAME=openchat/openchat-3.5-1210", "MODEL_REVISION=main", "MAX_MODEL_LENGTH=8192",
+				"BASE_PATH=/models", "LOAD_FORMAT=safetensors", "HF_TOKEN=hf_SeCrEt", "QUANTIZATION=awq",
+				"TRUST_REMOTE_CODE=1", "TOKENIZER_NAME=openchat/openchat-3.5-1210", "TOKENIZER_REVISION=main",
+				"CUSTOM_CHAT_TEMPLATE=" + tpl, "TENSOR_PARALLEL_SIZE=2", "GPU_MEMORY_UTILIZATION=0.95",
+				"MAX_PARALLEL_LOADING_WORKERS=4", "DEFAULT_BATCH_SIZE=30", "DEFAULT_MIN_BATCH_SIZE=2",
+				"DEFAULT_BATCH_SIZE_GROWTH_FACTOR=2", "RAW_OPENAI_OUTPUT=1",
+				"OPENAI_SERVED_MODEL_NAME_OVERRIDE=openchat", "OPENAI_RESPONSE_ROLE=assistant",
+				"MAX_CONCURRENCY=50", "DISABLE_LOG_STATS=1", "DISABLE_LOG_REQUESTS=0",
+			},
+			want: vllm("openchat/openchat-3.5-1210",
+				"--revision", "main", "--served-model-name", "openchat", "--max-model-len", "8192",
+				"--tokenizer", "openchat/openchat-3.5-1210", "--tokenizer-revision", "main",
+				"--chat-template", tpl, "--load-format", "safetensors", "--quantization", "awq",
+				"--trust-remote-code", "--tensor-parallel-size", "2", "--max-parallel-loading-workers", "4",
+				"--gpu-memory-utilization", "0.95", "--disable-log-stats", "--enable-log-requests"),
+		},
+		{
+			name: "paired booleans: true is --flag, false is --no-flag",
+			env: []string{"MODEL_NAME=m", "ENFORCE_EAGER=false", "ENABLE_PREFIX_CACHING=0",
+				"ENABLE_AUTO_TOOL_CHOICE=Yes", "TOOL_CALL_PARSER=hermes", "TRUST_REMOTE_CODE=off"},
+			want: vllm("m", "--no-trust-remote-code", "--gpu-memory-utilization", "0.98", "--disable-log-stats",
+				"--enable-auto-tool-choice", "--no-enable-prefix-caching", "--no-enforce-eager",
+				"--tool-call-parser", "hermes"),
+		},
+		{
+			name: "generic flags sorted by flag name",
+			env:  []string{"MODEL_NAME=m", "MAX_LORAS=2", "MAX_LORA_RANK=16", "ENABLE_LORA=1", "DTYPE=half"},
+			want: vllm("m", withDefaults("--dtype", "half", "--enable-lora", "--max-lora-rank", "16", "--max-loras", "2")...),
+		},
+		{
+			name: "removed flag warns and emits nothing",
+			env:  []string{"MODEL_NAME=m", "SWAP_SPACE=4"},
+			want: vllm("m", withDefaults()...),
+			warn: "SWAP_SPACE is ignored: vLLM removed --swap-space",
+		},
+		{
+			name: "removed flag with a hint",
+			env:  []string{"MODEL_NAME=m", "ROPE_SCALING={}", "TASK=generate"},
+			want: vllm("m", withDefaults()...),
+			warn: "use HF_OVERRIDES",
+		},
+		{
+			name: "flags the worker owns warn and emit nothing",
+			env:  []string{"MODEL_NAME=m", "UDS=/tmp/vllm.sock", "SSL_KEYFILE=/k"},
+			want: vllm("m", withDefaults()...),
+			warn: "UDS is ignored",
+		},
+		{
+			name: "MAX_NUM_BATCHED_TOKENS=0 is dropped, SEED=0 is kept",
+			env:  []string{"MODEL_NAME=m", "MAX_NUM_BATCHED_TOKENS=0", "SEED=0"},
+			want: vllm("m", withDefaults("--seed", "0")...),
+		},
+		{
+			name: "MAX_NUM_BATCHED_TOKENS nonzero is kept",
+			env:  []string{"MODEL_NAME=m", "MAX_NUM_BATCHED_TOKENS=8192"},
+			want: vllm("m", withDefaults("--max-num-batched-tokens", "8192")...),
+		},
+		{
+			name: "JSON passes verbatim",
+			env:  []string{"MODEL_NAME=m", `SPECULATIVE_CONFIG={"method": "ngram", "num_speculative_tokens": 5}`},
+			want: vllm("m", withDefaults("--speculative-config", `{"method": "ngram", "num_speculative_tokens": 5}`)...),
+		},
+		{
+			name: "LORA_MODULES: a JSON list is one argument per object",
+			env:  []string{"MODEL_NAME=m", `LORA_MODULES=[{"name": "a", "path": "p/a"}, {"name":"b","path":"p/b"}]`},
+			want: vllm("m", withDefaults("--lora-modules", `{"name": "a", "path": "p/a"}`, `{"name":"b","path":"p/b"}`)...),
+		},
+		{
+			name: "LORA_MODULES: name=path pairs split, one object verbatim",
+			env:  []string{"MODEL_NAME=m", "LORA_MODULES=a=p/a b=p/b"},
+			want: vllm("m", withDefaults("--lora-modules", "a=p/a", "b=p/b")...),
+		},
+		{
+			name: "VLLM_EXTRA_ARGS are shell-split and last",
+			env: []string{"MODEL_NAME=m", "MAX_NUM_SEQS=16",
+				`VLLM_EXTRA_ARGS=--max-num-seqs 8 --chat-template "a b" --x='y z' --empty ''`},
+			want: vllm("m", withDefaults("--max-num-seqs", "16",
+				"--max-num-seqs", "8", "--chat-template", "a b", "--x=y z", "--empty", "")...),
+		},
+		{
+			name: "override beats SERVED_MODEL_NAME; names split on commas and spaces",
+			env:  []string{"MODEL_NAME=m", "SERVED_MODEL_NAME=a", "OPENAI_SERVED_MODEL_NAME_OVERRIDE=b, c"},
+			want: vllm("m", append([]string{"--served-model-name", "b", "c"}, withDefaults()...)...),
+		},
+		{
+			name: "SERVED_MODEL_NAME alone",
+			env:  []string{"MODEL_NAME=m", "SERVED_MODEL_NAME=a"},
+			want: vllm("m", append([]string{"--served-model-name", "a"}, withDefaults()...)...),
+		},
+		{
+			name: "generic aliases of seed names",
+			env: []string{"MODEL_NAME=m", "REVISION=r", "MAX_MODEL_LEN=4096", "TOKENIZER=t",
+				"CHAT_TEMPLATE=/tpl.jinja", "RESPONSE_ROLE=bot", "ENABLE_LOG_REQUESTS=false"},
+			want: vllm("m", "--revision", "r", "--max-model-len", "4096", "--tokenizer", "t",
+				"--chat-template", "/tpl.jinja", "--response-role", "bot", "--gpu-memory-utilization", "0.98",
+				"--disable-log-stats", "--no-enable-log-requests"),
+		},
+		{
+			name: "seed name wins over its alias, with a warning",
+			env:  []string{"MODEL_NAME=m", "MAX_MODEL_LENGTH=8192", "MAX_MODEL_LEN=4096"},
+			want: vllm("m", append([]string{"--max-model-len", "8192"}, withDefaults()...)...),
+			warn: "MAX_MODEL_LENGTH and MAX_MODEL_LEN are both set and differ",
+		},
+		{
+			name: "max model len in vLLM's forms",
+			env:  []string{"MODEL_NAME=m", "MAX_MODEL_LENGTH=32k"},
+			want: vllm("m", append([]string{"--max-model-len", "32000"}, withDefaults()...)...),
+		},
+		{
+			name: "max model len auto",
+			env:  []string{"MODEL_NAME=m", "MAX_MODEL_LEN=auto"},
+			want: vllm("m", append([]string{"--max-model-len", "auto"}, withDefaults()...)...),
+		},
+		{
+			name: "log switches off; DISABLE_LOG_REQUESTS=1 emits nothing",
+			env:  []string{"MODEL_NAME=m", "DISABLE_LOG_STATS=false", "DISABLE_LOG_REQUESTS=1"},
+			want: vllm("m", "--gpu-memory-utilization", "0.98"),
+		},
+		{
+			name: "DISABLE_LOG_REQUESTS wins over ENABLE_LOG_REQUESTS",
+			env:  []string{"MODEL_NAME=m", "DISABLE_LOG_REQUESTS=1", "ENABLE_LOG_REQUESTS=1"},
+			want: vllm("m", withDefaults()...),
+			warn: "disagree",
+		},
+		{
+			name: "response role assistant is vLLM's default",
+			env:  []string{"MODEL_NAME=m", "OPENAI_RESPONSE_ROLE=assistant", "RESPONSE_ROLE=bot"},
+			want: vllm("m", withDefaults()...),
+			warn: "OPENAI_RESPONSE_ROLE and RESPONSE_ROLE",
+		},
+		{
+			name: "parallelism and shutdown",
+			env: []string{"MODEL_NAME=m", "PIPELINE_PARALLEL_SIZE=2", "DISTRIBUTED_EXECUTOR_BACKEND=Ray",
+				"SHUTDOWN_TIMEOUT=20"},
+			want: vllm("m", "--pipeline-parallel-size", "2", "--distributed-executor-backend", "ray",
+				"--gpu-memory-utilization", "0.98", "--disable-log-stats", "--shutdown-timeout", "20"),
+		},
+		{
+			name: "the worker's own variables are never flags",
+			env: []string{"MODEL_NAME=m", "HOST=1.2.3.4", "PORT=9000", "PORT_HEALTH=9001", "API_KEY=k",
+				"MODEL=x", "CONFIG=y.yaml", "HELP=1", "LOG_LEVEL=debug", "LOG_FORMAT=json",
+				"MAX_CONCURRENCY=3", "ENGINE_RESTART=on-failure", "BASE_PATH=/models", "VLLM_PORT=1",
+				"HF_TOKEN=hf_SeCrEt", "RUNPOD_POD_ID=p"},
+			want: vllm("m", withDefaults()...),
+		},
+		{
+			name: "VLLM_EXTRA_ARGS moving the engine's port warns",
+			env:  []string{"MODEL_NAME=m", "VLLM_EXTRA_ARGS=--port=9000"},
+			want: vllm("m", withDefaults("--port=9000")...),
+			warn: "VLLM_EXTRA_ARGS sets --port",
+		},
+		{
+			name: "HF_TOKEN pasted into VLLM_EXTRA_ARGS warns",
+			env:  []string{"MODEL_NAME=m", "HF_TOKEN=hf_x", "VLLM_EXTRA_ARGS=--hf-token hf_x"},
+			want: vllm("m", withDefaults("--hf-token", "hf_x")...),
+			warn: "VLLM_EXTRA_ARGS holds HF_TOKEN's value",
+		},
+		{
+			name: "nameless and malformed environ entries are ignored",
+			env:  []string{"MODEL_NAME=m", "=x", "NOEQUALS", "=::=::\\"},
+			want: vllm("m", withDefaults()...),
+		},
+		{
+			name: "empty and blank values count as unset",
+			env:  []string{"MODEL_NAME=m", "MAX_MODEL_LENGTH=", "QUANTIZATION=  ", "ENFORCE_EAGER=", "GPU_MEMORY_UTILIZATION="},
+			want: vllm("m", withDefaults()...),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustLoad(t, tt.env...)
+			got := c.EngineArgv(8123, "/bin/vllm-worker")
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("EngineArgv mismatch (-want +got):\n%s", diff)
+			}
+			warnings := strings.Join(c.Warnings, "\n")
+			if tt.warn == "" && warnings != "" {
+				t.Errorf("got warnings %q; want none", c.Warnings)
+			}
+			if !strings.Contains(warnings, tt.warn) {
+				t.Errorf("got warnings %q; want one containing %q", c.Warnings, tt.warn)
+			}
+			if strings.Contains(strings.Join(got, " "), "SeCrEt") {
+				t.Errorf("HF_TOKEN's value is in argv %q", got)
+			}
+		})
+	}
+}
+
+func TestEngineArgvSim(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		want []string
+	}{
+		{"model name", []string{"ENGINE=sim", "MODEL_NAME=m", "MAX_NUM_SEQS=4", "VLLM_EXTRA_ARGS=--x"},
+			[]string{"/bin/vllm-worker", "sim", "--host", "127.0.0.1", "--port", "8123", "--model", "m"}},
+		{"first served name", []string{"ENGINE=sim", "MODEL_NAME=m", "OPENAI_SERVED_MODEL_NAME_OVERRIDE=a,b"},
+			[]string{"/bin/vllm-worker", "sim", "--host", "127.0.0.1", "--port", "8123", "--model", "a"}},
+		{"ENGINE_URL: no child", []string{"ENGINE=sim", "ENGINE_URL=http://h:1/"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := mustLoad(t, tt.env...).EngineArgv(8123, "/bin/vllm-worker")
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("EngineArgv mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestEngineEnv(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string // the worker's environment: both Load's and EngineEnv's input
+		want []string
+	}{
+		{"HF_HOME from the default BASE_PATH; HF_TOKEN kept",
+			[]string{"MODEL_NAME=m", "HF_TOKEN=hf_x"},
+			[]string{"MODEL_NAME=m", "HF_TOKEN=hf_x", "HF_HOME=/runpod-volume/huggingface-cache"}},
+		{"HF_HOME from BASE_PATH",
+			[]string{"MODEL_NAME=m", "BASE_PATH=/models/"},
+			[]string{"MODEL_NAME=m", "BASE_PATH=/models/", "HF_HOME=/models/huggingface-cache"}},
+		{"HF_HOME already set wins",
+			[]string{"MODEL_NAME=m", "HF_HOME=/cache", "BASE_PATH=/models"},
+			[]string{"MODEL_NAME=m", "HF_HOME=/cache", "BASE_PATH=/models"}},
+		{"empty HF_HOME is replaced",
+			[]string{"MODEL_NAME=m", "HF_HOME="},
+			[]string{"MODEL_NAME=m", "HF_HOME=/runpod-volume/huggingface-cache"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := mustLoad(t, tt.env...).EngineEnv(tt.env)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("EngineEnv mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestServedModelNames(t *testing.T) {
+	tests := []struct {
+		env  []string
+		want []string
+	}{
+		{[]string{"MODEL_NAME=org/m"}, []string{"org/m"}},
+		{[]string{"MODEL_NAME=org/m", "SERVED_MODEL_NAME=a b"}, []string{"a", "b"}},
+		{[]string{"MODEL_NAME=org/m", "SERVED_MODEL_NAME=a", "OPENAI_SERVED_MODEL_NAME_OVERRIDE=x,,y"}, []string{"x", "y"}},
+		{[]string{"ENGINE_URL=http://127.0.0.1:9"}, nil},
+	}
+	for _, tt := range tests {
+		if got := mustLoad(t, tt.env...).ServedModelNames(); !cmp.Equal(got, tt.want) {
+			t.Errorf("ServedModelNames() with %q = %q; want %q", tt.env, got, tt.want)
+		}
+	}
+}

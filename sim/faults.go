@@ -1,0 +1,107 @@
+package sim
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/vllm-worker/vllm-worker/openai"
+)
+
+// Fault names, selected per request by the top-level body field "sim_fault" (vLLM
+// ignores unknown fields, so the worker forwards it untouched). "sim_fault_after"
+// sets after how many content chunks the mid-stream faults fire (default 2).
+const (
+	faultErrorBefore   = "error_before"     // 500 InternalServerError JSON before any byte
+	faultErrorMid      = "error_mid_stream" // in-band error event, then [DONE]
+	faultCutMid        = "cut_mid_stream"   // connection closed without [DONE]
+	faultHang          = "hang"             // headers and role chunks, then nothing until the client leaves
+	faultCUDA          = "cuda_error"       // 500 with vLLM's CUDA error message
+	faultExit          = "exit"             // Options.Exit(1), then the connection is dropped
+	faultSlowFirstByte = "slow_first_byte"  // Options.SlowFirstByte before the headers
+)
+
+// parseFault reads "sim_fault". An unknown name is a 400, so a typo in a test fails
+// loudly instead of testing nothing.
+func parseFault(v gjson.Result) (string, *openai.Error) {
+	if v.Type == gjson.Null {
+		return "", nil
+	}
+	if v.Type == gjson.String {
+		switch v.Str {
+		case "", faultErrorBefore, faultErrorMid, faultCutMid, faultHang, faultCUDA, faultExit, faultSlowFirstByte:
+			return v.Str, nil
+		}
+	}
+	return "", openai.NewError(http.StatusBadRequest, "unknown sim_fault "+v.Raw+"; want one of "+
+		faultErrorBefore+", "+faultErrorMid+", "+faultCutMid+", "+faultHang+", "+
+		faultCUDA+", "+faultExit+", "+faultSlowFirstByte).WithParam("sim_fault")
+}
+
+// midStream reports whether the fault fires after some content chunks.
+func midStream(fault string) bool { return fault == faultErrorMid || fault == faultCutMid }
+
+// faultBefore applies the faults that act before the first byte. False means the
+// request has been answered (or dropped) and must not be served.
+func (s *Server) faultBefore(w http.ResponseWriter, r *http.Request, g *generation) bool {
+	switch g.fault {
+	case faultExit:
+		s.finish(g, faulted)
+		if s.o.Exit != nil {
+			s.o.Exit(1)
+		}
+		panic(http.ErrAbortHandler) // without an Exit hook, look like a dead process: drop the connection
+	case faultErrorBefore:
+		s.finish(g, faulted)
+		openai.WriteError(w, openai.NewError(http.StatusInternalServerError, "simulated engine error (sim_fault=error_before)"))
+		return false
+	case faultCUDA:
+		s.finish(g, faulted)
+		openai.WriteError(w, openai.NewError(http.StatusInternalServerError, "CUDA error: an illegal memory access was encountered"))
+		return false
+	case faultSlowFirstByte:
+		t := time.NewTimer(s.o.SlowFirstByte)
+		defer t.Stop()
+		select {
+		case <-r.Context().Done():
+			s.finish(g, aborted)
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
+
+// faultAfterStart applies a mid-stream fault to a non-streaming request, once its
+// generation time has passed. True means the request has been answered or dropped.
+func (s *Server) faultAfterStart(w http.ResponseWriter, g *generation) bool {
+	switch g.fault {
+	case faultErrorMid:
+		s.finish(g, faulted)
+		openai.WriteError(w, midStreamError())
+		return true
+	case faultCutMid:
+		s.finish(g, faulted)
+		panic(http.ErrAbortHandler) // closes the connection with no response
+	}
+	return false
+}
+
+// faultMidStream ends a stream with its mid-stream fault: an in-band error event
+// and [DONE], or a connection closed without [DONE].
+func (s *Server) faultMidStream(st *streamer, g *generation) {
+	s.finish(g, faulted)
+	if g.fault == faultCutMid {
+		// net/http closes the connection without the terminating chunk, so the
+		// client sees the stream end early, as when vLLM dies mid-stream.
+		panic(http.ErrAbortHandler)
+	}
+	st.buf = append(st.buf[:0], midStreamError().SSE()...)
+	st.buf = append(st.buf, openai.DoneEvent...)
+	st.send()
+}
+
+func midStreamError() *openai.Error {
+	return openai.NewError(http.StatusInternalServerError, "simulated engine error mid-stream (sim_fault=error_mid_stream)")
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary stand in for the vllm-worker binary: with
+// VLLM_WORKER_TEST_MAIN=1 it runs main, so the worker under test can start
+// "<test binary> sim ..." as its engine child, and tests can run a whole worker
+// as a real process.
+func TestMain(m *testing.M) {
+	if os.Getenv("VLLM_WORKER_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// logSink collects a worker's log output and lets tests wait for a line.
+type logSink struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{}
+}
+
+func newLogSink() *logSink { return &logSink{changed: make(chan struct{})} }
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf.Write(p)
+	close(s.changed)
+	s.changed = make(chan struct{})
+	return len(p), nil
+}
+
+func (s *logSink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// waitLine returns the first JSON log line for which match is true.
+func (s *logSink) waitLine(t *testing.T, timeout time.Duration, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		s.mu.Lock()
+		text, changed := s.buf.String(), s.changed
+		s.mu.Unlock()
+		sc := bufio.NewScanner(strings.NewReader(text))
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil && match(line) {
+				return line
+			}
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("no matching log line within %v; log:\n%s", timeout, text)
+		}
+	}
+}
+
+// testWorker is a worker started through run, with the simulated engine as a real
+// child process.
+type testWorker struct {
+	URL    string // http://127.0.0.1:PORT
+	Log    *logSink
+	cancel context.CancelFunc
+	done   chan error
+}
+
+const testModel = "test-model"
+
+// baseEnv is the environment of every test worker.
+func baseEnv(extra ...string) []string {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + os.Getenv("HOME"),
+		"VLLM_WORKER_TEST_MAIN=1",
+		"MODEL_NAME=" + testModel,
+		"ENGINE=sim",
+		"HOST=127.0.0.1",
+		"PORT=0",
+		"LOG_FORMAT=json",
+		"LOG_LEVEL=debug",
+		"BASE_PATH=" + os.TempDir(),
+	}
+	return append(env, extra...)
+}
+
+// startWorker runs a worker in-process and waits until it is ready.
+func startWorker(t *testing.T, extraEnv ...string) *testWorker {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &testWorker{Log: newLogSink(), cancel: cancel, done: make(chan error, 1)}
+	go func() { w.done <- run(ctx, nil, baseEnv(extraEnv...), w.Log, w.Log) }()
+	t.Cleanup(func() { w.stop(t) })
+	line := w.Log.waitLine(t, 20*time.Second, func(l map[string]any) bool {
+		return l["message"] == "listening" && l["listener"] == "api"
+	})
+	w.URL = "http://" + line["addr"].(string)
+	waitReady(t, w.URL, 30*time.Second, w.Log)
+	return w
+}
+
+// stop cancels the worker and checks that it shut down cleanly.
+func (w *testWorker) stop(t *testing.T) {
+	t.Helper()
+	if w.cancel == nil {
+		return
+	}
+	w.cancel()
+	w.cancel = nil
+	select {
+	case err := <-w.done:
+		if err != nil {
+			t.Errorf("worker exited with %v; log:\n%s", err, w.Log)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("worker did not stop within 30s; log:\n%s", w.Log)
+	}
+}
+
+func waitReady(t *testing.T, url string, timeout time.Duration, log interface{ String() string }) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(url + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker not ready within %v (last: %v); log:\n%s", timeout, err, log.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling for readiness, not synchronising
+	}
+}

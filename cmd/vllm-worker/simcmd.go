@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/vllm-worker/vllm-worker/config"
+	"github.com/vllm-worker/vllm-worker/sim"
+)
+
+// runSim serves the simulated engine alone until ctx ends. Knobs come from flags,
+// with the SIM_* environment as defaults.
+func runSim(ctx context.Context, args, environ []string, stderr io.Writer) error {
+	defaults, err := config.LoadSim(environ)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return &exitError{code: 2, msg: "invalid simulated-engine configuration"}
+	}
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	host := fs.String("host", "127.0.0.1", "listen host")
+	port := fs.Int("port", 8000, "listen port")
+	model := fs.String("model", "sim-model", "served model name")
+	ttft := fs.Duration("ttft", defaults.TTFT, "time to first token (SIM_TTFT_MS)")
+	itl := fs.Duration("itl", defaults.ITL, "inter-token latency (SIM_ITL_MS)")
+	startup := fs.Duration("startup", defaults.StartupDelay, "refuse connections this long (SIM_STARTUP_MS)")
+	maxSeqs := fs.Int("max-num-seqs", defaults.MaxNumSeqs, "concurrent sequences (SIM_MAX_NUM_SEQS)")
+	maxLen := fs.Int("max-model-len", defaults.MaxModelLen, "context window (SIM_MAX_MODEL_LEN)")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	addr := net.JoinHostPort(*host, strconv.Itoa(*port))
+	fmt.Fprintf(stderr, "sim: simulated vLLM engine for model %q, starting (startup delay %v)\n", *model, *startup)
+	err = sim.Serve(ctx, addr, sim.Options{
+		Model:        *model,
+		MaxModelLen:  *maxLen,
+		TTFT:         *ttft,
+		ITL:          *itl,
+		StartupDelay: *startup,
+		MaxNumSeqs:   *maxSeqs,
+		Exit:         os.Exit,
+	}, func(a net.Addr) {
+		fmt.Fprintf(stderr, "sim: Application startup complete. Listening on http://%s\n", a)
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("sim: %w", err)
+	}
+	fmt.Fprintf(stderr, "sim: shut down at %s\n", time.Now().Format(time.RFC3339))
+	return nil
+}

@@ -1,0 +1,164 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vllm-worker/vllm-worker/openai"
+)
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+// requestIDs makes process-unique ids cheaply: a random prefix and a counter.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return &requestIDs{prefix: hex.EncodeToString(b[:]) + "-"}
+}
+
+func (g *requestIDs) next() string {
+	return g.prefix + strconv.FormatUint(g.n.Add(1), 10)
+}
+
+// requestID takes the client's X-Request-Id (or makes one), echoes it in the
+// response and stores it in the context for the engine call and every log line.
+func requestID(next http.Handler) http.Handler {
+	ids := newRequestIDs()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 128 {
+			id = ids.next()
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+// RequestID returns the request id stored by the middleware.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// statusWriter records the status and size of a response. It keeps Flush and
+// Unwrap so http.ResponseController reaches the real writer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(p)
+	s.bytes += int64(n)
+	return n, err
+}
+
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// accessLog writes one line per request, carrying its id.
+func accessLog(log zerolog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			sw := &statusWriter{ResponseWriter: w}
+			next.ServeHTTP(sw, r)
+			if sw.status == 0 {
+				sw.status = http.StatusOK
+			}
+			level := zerolog.InfoLevel
+			switch {
+			case sw.status >= 500:
+				level = zerolog.ErrorLevel
+			case sw.status >= 400:
+				level = zerolog.WarnLevel
+			case r.URL.Path == "/health" || r.URL.Path == "/ping" || r.URL.Path == "/metrics":
+				level = zerolog.DebugLevel
+			}
+			log.WithLevel(level).
+				Str("request_id", RequestID(r.Context())).
+				Str("method", r.Method).
+				Str("path", r.URL.Path).
+				Int("status", sw.status).
+				Int64("bytes", sw.bytes).
+				Dur("duration", time.Since(start)).
+				Msg("request")
+		})
+	}
+}
+
+// recoverer turns a panic into a 500 envelope; the stack goes to the log, never
+// to the client. http.ErrAbortHandler is re-panicked: it is how a handler aborts a
+// response on purpose.
+func recoverer(log zerolog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					log.Error().Str("request_id", RequestID(r.Context())).
+						Interface("panic", v).Bytes("stack", debug.Stack()).Msg("handler panicked")
+					openai.WriteError(w, openai.NewError(http.StatusInternalServerError, "internal error"))
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// requireKey checks the bearer key when one is configured. RunPod clients send the
+// key bare or as "Bearer <key>"; both are accepted.
+func requireKey(key string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if key == "" {
+			return next
+		}
+		want := []byte(key)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got := r.Header.Get("Authorization")
+			if len(got) > 7 && strings.EqualFold(got[:7], "bearer ") {
+				got = got[7:]
+			}
+			if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
+				openai.WriteError(w, openai.NewError(http.StatusUnauthorized, "invalid or missing API key"))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

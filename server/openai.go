@@ -1,0 +1,113 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/vllm-worker/vllm-worker/engine"
+	"github.com/vllm-worker/vllm-worker/openai"
+)
+
+// handleGenerate serves chat and text completions: the body is checked (JSON
+// object, known model), then sent to the engine unchanged at enginePath.
+func handleGenerate(d *Deps, enginePath string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !ready(d, w) {
+			return
+		}
+		body, apiErr := readJSONBody(w, r, d.maxBody())
+		if apiErr != nil {
+			openai.WriteError(w, apiErr)
+			return
+		}
+		fields, apiErr := openai.Peek(body)
+		if apiErr != nil {
+			openai.WriteError(w, apiErr)
+			return
+		}
+		if fields.HasModel && !d.Models.Has(r.Context(), fields.Model) {
+			openai.WriteError(w, unknownModel(fields.Model))
+			return
+		}
+		forward(d, w, r, http.MethodPost, enginePath, body)
+	}
+}
+
+func unknownModel(model string) *openai.Error {
+	return openai.NewError(http.StatusNotFound, "The model `"+model+"` does not exist.").WithParam("model")
+}
+
+// handleModels relays the engine's model list.
+func handleModels(d *Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !ready(d, w) {
+			return
+		}
+		forward(d, w, r, http.MethodGet, "/v1/models", nil)
+	}
+}
+
+// handlePassthrough forwards any other OpenAI-style route (embeddings, responses,
+// tokenize, ...) as it is: method, query, body and status.
+func handlePassthrough(d *Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !ready(d, w) {
+			return
+		}
+		path := r.URL.Path
+		if i := strings.Index(path, "/v1/"); i >= 0 {
+			path = path[i:] // drop /v2/{endpoint_id} and /openai
+		}
+		if r.URL.RawQuery != "" {
+			path += "?" + r.URL.RawQuery
+		}
+		var body []byte
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			var apiErr *openai.Error
+			body, apiErr = readJSONBody(w, r, d.maxBody())
+			if apiErr != nil {
+				openai.WriteError(w, apiErr)
+				return
+			}
+		}
+		forward(d, w, r, r.Method, path, body)
+	}
+}
+
+// ready answers 503 with Retry-After while the engine is not serving.
+func ready(d *Deps, w http.ResponseWriter) bool {
+	st := d.Status.Status()
+	if st.State == StateReady {
+		return true
+	}
+	w.Header().Set("Retry-After", "5")
+	msg := "the engine is not ready"
+	switch st.State {
+	case StateStarting:
+		msg = "the engine is starting"
+		if st.Phase != "" {
+			msg += " (" + st.Phase + ")"
+		}
+	case StateDraining:
+		msg = "the worker is shutting down"
+	case StateUnhealthy:
+		msg = "the engine is unhealthy"
+	}
+	openai.WriteError(w, openai.NewError(http.StatusServiceUnavailable, msg))
+	return false
+}
+
+// forward sends one request to the engine and relays its answer.
+func forward(d *Deps, w http.ResponseWriter, r *http.Request, method, path string, body []byte) {
+	ctx := r.Context()
+	resp, err := d.Engine.Do(ctx, method, path, body, RequestID(ctx))
+	if err != nil {
+		if apiErr := engine.AsAPIError(ctx, err); apiErr != nil {
+			d.Log.Warn().Err(err).Str("request_id", RequestID(ctx)).Str("path", path).Msg("engine request failed")
+			openai.WriteError(w, apiErr)
+		}
+		return
+	}
+	defer resp.Body.Close()
+	relay(d, w, r, resp)
+}

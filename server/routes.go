@@ -1,0 +1,69 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/vllm-worker/vllm-worker/openai"
+)
+
+// New returns the worker's whole HTTP surface. Every route is served both at the
+// root and under /v2/{endpoint_id}/, the shape of RunPod's public API.
+func New(d Deps) http.Handler {
+	r := chi.NewRouter()
+	r.Use(requestID, accessLog(d.Log), recoverer(d.Log))
+	r.NotFound(notFound)
+	r.MethodNotAllowed(methodNotAllowed)
+
+	r.Get("/health", handleHealth(&d))
+	r.Get("/ping", handlePing(&d))
+
+	api := func(r chi.Router) {
+		r.Use(requireKey(d.APIKey))
+		r.Post("/openai/v1/chat/completions", handleGenerate(&d, "/v1/chat/completions"))
+		r.Post("/openai/v1/completions", handleGenerate(&d, "/v1/completions"))
+		r.Get("/openai/v1/models", handleModels(&d))
+		r.HandleFunc("/openai/v1/*", handlePassthrough(&d))
+		r.Post("/v1/chat/completions", handleGenerate(&d, "/v1/chat/completions"))
+		r.Post("/v1/completions", handleGenerate(&d, "/v1/completions"))
+		r.Get("/v1/models", handleModels(&d))
+		r.HandleFunc("/v1/*", handlePassthrough(&d))
+
+		r.Post("/run", handleRun(&d))
+		r.Post("/runsync", handleRunSync(&d))
+		r.Get("/status/{id}", handleStatus(&d, false))
+		r.Post("/status/{id}", handleStatus(&d, false))
+		r.Get("/status-sync/{id}", handleStatus(&d, true))
+		r.Post("/status-sync/{id}", handleStatus(&d, true))
+		r.Get("/stream/{id}", handleStream(&d))
+		r.Post("/stream/{id}", handleStream(&d))
+		r.Post("/cancel/{id}", handleCancel(&d))
+		r.Post("/purge-queue", handlePurgeQueue(&d))
+	}
+	r.Group(api)
+	r.Route("/v2/{endpoint_id}", func(r chi.Router) {
+		r.Get("/health", handleHealth(&d))
+		r.Get("/ping", handlePing(&d))
+		r.Group(api)
+	})
+	return r
+}
+
+// NewHealth is the surface of the separate PORT_HEALTH listener: /ping and /health.
+func NewHealth(d Deps) http.Handler {
+	r := chi.NewRouter()
+	r.Use(recoverer(d.Log))
+	r.NotFound(notFound)
+	r.Get("/ping", handlePing(&d))
+	r.Get("/health", handleHealth(&d))
+	return r
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	openai.WriteError(w, openai.NewError(http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path))
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	openai.WriteError(w, openai.NewError(http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path))
+}

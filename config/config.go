@@ -135,6 +135,7 @@ type Sim struct {
 	StartupDelay time.Duration // SIM_STARTUP_MS, default 0: refuse connections this long
 	MaxNumSeqs   int           // SIM_MAX_NUM_SEQS, default 256
 	MaxModelLen  int           // SIM_MAX_MODEL_LEN, default 4096
+	StartupExit  int           // SIM_STARTUP_EXIT, default 0: fault injection, exit with this code instead of serving
 }
 
 // Error is an invalid configuration: one line per bad variable, all of them at once.

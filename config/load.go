@@ -214,6 +214,7 @@ func (k *checker) sim(r *rawSim) Sim {
 		StartupDelay: k.millis("SIM_STARTUP_MS", r.StartupMS, 0),
 		MaxNumSeqs:   k.integer("SIM_MAX_NUM_SEQS", r.MaxNumSeqs, 1),
 		MaxModelLen:  k.integer("SIM_MAX_MODEL_LEN", r.MaxModelLen, 1),
+		StartupExit:  k.integer("SIM_STARTUP_EXIT", r.StartupExit, 0),
 	}
 }
 

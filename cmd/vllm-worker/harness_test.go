@@ -104,6 +104,14 @@ func baseEnv(extra ...string) []string {
 // startWorker runs a worker in-process and waits until it is ready.
 func startWorker(t *testing.T, extraEnv ...string) *testWorker {
 	t.Helper()
+	w := startWorkerAsync(t, extraEnv...)
+	waitReady(t, w.URL, 30*time.Second, w.Log)
+	return w
+}
+
+// startWorkerAsync runs a worker in-process and returns once it listens.
+func startWorkerAsync(t *testing.T, extraEnv ...string) *testWorker {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &testWorker{Log: newLogSink(), cancel: cancel, done: make(chan error, 1)}
 	go func() { w.done <- run(ctx, nil, baseEnv(extraEnv...), w.Log, w.Log) }()
@@ -112,8 +120,21 @@ func startWorker(t *testing.T, extraEnv ...string) *testWorker {
 		return l["message"] == "listening" && l["listener"] == "api"
 	})
 	w.URL = "http://" + line["addr"].(string)
-	waitReady(t, w.URL, 30*time.Second, w.Log)
 	return w
+}
+
+// wait waits for the worker to exit by itself and returns run's error.
+func (w *testWorker) wait(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-w.done:
+		w.cancel()
+		w.cancel = nil // stopped: nothing left for the cleanup to check
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("worker did not exit within %v; log:\n%s", timeout, w.Log)
+		return nil
+	}
 }
 
 // stop cancels the worker and checks that it shut down cleanly.

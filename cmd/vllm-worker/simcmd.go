@@ -38,6 +38,12 @@ func runSim(ctx context.Context, args, environ []string, stderr io.Writer) error
 	}
 	addr := net.JoinHostPort(*host, strconv.Itoa(*port))
 	fmt.Fprintf(stderr, "sim: simulated vLLM engine for model %q, starting (startup delay %v)\n", *model, *startup)
+	if code := defaults.StartupExit; code != 0 {
+		// Fault injection: fail the way vLLM fails to start (e.g. out of memory).
+		fmt.Fprintf(stderr, "sim: Loading weights for %q\n", *model)
+		fmt.Fprintf(stderr, "sim: RuntimeError: Engine core initialization failed (SIM_STARTUP_EXIT=%d)\n", code)
+		return &exitError{code: code, msg: "simulated start-up failure"}
+	}
 	err = sim.Serve(ctx, addr, sim.Options{
 		Model:        *model,
 		MaxModelLen:  *maxLen,

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// enginePID reads the engine child's pid from the worker's log.
+func enginePID(t *testing.T, log *logSink) int {
+	t.Helper()
+	line := log.waitLine(t, 10*time.Second, func(l map[string]any) bool { return l["message"] == "engine started" })
+	return int(line["pid"].(float64))
+}
+
+// gone reports whether no process with pid exists any more.
+func gone(pid int) bool {
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !gone(pid); {
+		if time.Now().After(deadline) {
+			t.Fatalf("engine process %d is still there", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestEngineDiesDuringStartup: a child that exits before it is ready makes the
+// worker exit non-zero with the child's exit status and last log lines.
+func TestEngineDiesDuringStartup(t *testing.T) {
+	w := startWorkerAsync(t, "SIM_STARTUP_EXIT=3")
+	err := w.wait(t, 30*time.Second)
+	if err == nil || exitCode(err) == 0 {
+		t.Fatalf("run returned %v; want a non-zero exit", err)
+	}
+	for _, want := range []string{"exit status 3", "Engine core initialization failed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+// TestEngineKilledAfterReady: the worker notices the engine's death, reports it
+// and exits non-zero so the platform replaces it.
+func TestEngineKilledAfterReady(t *testing.T) {
+	w := startWorker(t)
+	pid := enginePID(t, w.Log)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := w.wait(t, 30*time.Second)
+	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "engine died") {
+		t.Fatalf("run returned %v (exit %d); want engine died, exit 1", err, exitCode(err))
+	}
+	w.Log.waitLine(t, time.Second, func(l map[string]any) bool {
+		return l["level"] == "error" && strings.Contains(l["message"].(string), "engine died")
+	})
+}
+
+// TestStartupHealthAndPingPort: while the engine starts, /health is 503
+// "starting" with a phase and /ping (on PORT_HEALTH) is 204; then 200 both.
+func TestStartupHealthAndPingPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthPort := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	w := startWorkerAsync(t, "SIM_STARTUP_MS=1500", "PORT_HEALTH="+strconv.Itoa(healthPort))
+	pingURL := "http://127.0.0.1:" + strconv.Itoa(healthPort) + "/ping"
+
+	var ping *http.Response
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if ping, err = http.Get(pingURL); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("health port never answered: %v", err)
+		}
+	}
+	ping.Body.Close()
+	resp, err := http.Get(w.URL + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Status  string
+		Phase   string
+		Elapsed *float64 `json:"elapsed_s"`
+		Workers struct{ Initializing int }
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if ping.StatusCode != http.StatusNoContent || resp.StatusCode != http.StatusServiceUnavailable ||
+		h.Status != "starting" || h.Phase == "" || h.Elapsed == nil || h.Workers.Initializing != 1 {
+		t.Fatalf("while starting: ping %d, health %d %+v; want 204 and 503 starting with a phase", ping.StatusCode, resp.StatusCode, h)
+	}
+	// A request while starting: 503 with Retry-After.
+	resp, err = http.Post(w.URL+"/v1/completions", "application/json", strings.NewReader(`{"prompt":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("request while starting: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	waitReady(t, w.URL, 30*time.Second, w.Log)
+	if ping, err = http.Get(pingURL); err != nil || ping.StatusCode != http.StatusOK {
+		t.Fatalf("ping after ready: %v %v; want 200", ping, err)
+	}
+	ping.Body.Close()
+}
+
+// TestSIGTERMDrainsAndStopsEverything runs the worker as a real process: a
+// SIGTERM lets the stream in flight finish, stops the engine's whole process
+// group and exits 0.
+func TestSIGTERMDrainsAndStopsEverything(t *testing.T) {
+	log := newLogSink()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = baseEnv("SIM_ITL_MS=20")
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	line := log.waitLine(t, 20*time.Second, func(l map[string]any) bool { return l["message"] == "listening" })
+	url := "http://" + line["addr"].(string)
+	waitReady(t, url, 30*time.Second, log)
+	pid := enginePID(t, log)
+
+	// A stream of 50 tokens at 20 ms: about a second, in flight during SIGTERM.
+	resp, err := http.Post(url+"/v1/completions", "application/json",
+		strings.NewReader(`{"prompt":"x","max_tokens":50,"stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || !strings.HasPrefix(first, "data: ") {
+		t.Fatalf("first event: %q %v", first, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || !strings.HasSuffix(string(rest), "data: [DONE]\n\n") {
+		t.Errorf("the stream in flight was cut by SIGTERM (%v): ...%q", err, rest[max(0, len(rest)-60):])
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("worker exited with %v; want 0; log:\n%s", err, log)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("worker did not exit after SIGTERM; log:\n%s", log)
+	}
+	waitGone(t, pid)
+}

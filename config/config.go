@@ -113,7 +113,16 @@ type Worker struct {
 	LogFormat       string        // LOG_FORMAT: LogJSON or LogConsole; default json on RunPod, else console
 	MaxRequestBytes int64         // MAX_REQUEST_BYTES, default 32 MiB
 	ShutdownGrace   time.Duration // SHUTDOWN_GRACE_SECONDS, default 25s: drain budget on SIGTERM
-	MaxConcurrency  int           // MAX_CONCURRENCY, default 100, >= 1
+	MaxConcurrency  int           // MAX_CONCURRENCY, default 100, >= 1: requests (and jobs) in flight
+	MaxQueue        int           // MAX_QUEUE, default 1000: HTTP requests waiting for a slot; beyond, 429
+	// FirstByteTimeout bounds the wait for the engine's response headers
+	// (FIRST_BYTE_TIMEOUT_SECONDS, default 1800; 0 = none). For a non-streamed
+	// request vLLM answers only after the whole generation, so it is generous.
+	FirstByteTimeout time.Duration
+	// StreamIdleTimeout ends a stream the engine stopped feeding
+	// (STREAM_IDLE_TIMEOUT_SECONDS, default 600; 0 = none). It is a gap, not a
+	// total: a generation that keeps producing is never cut.
+	StreamIdleTimeout time.Duration
 }
 
 // RunPod is RunPod's serverless platform wiring; WebhookGetJob != "" means handler mode.

@@ -62,6 +62,9 @@ type rawEnv struct {
 	MaxRequestBytes      string `env:"MAX_REQUEST_BYTES" envDefault:"33554432"`
 	ShutdownGraceSeconds string `env:"SHUTDOWN_GRACE_SECONDS" envDefault:"25"`
 	MaxConcurrency       string `env:"MAX_CONCURRENCY" envDefault:"100"`
+	MaxQueue             string `env:"MAX_QUEUE" envDefault:"1000"`
+	FirstByteTimeout     string `env:"FIRST_BYTE_TIMEOUT_SECONDS" envDefault:"1800"`
+	StreamIdleTimeout    string `env:"STREAM_IDLE_TIMEOUT_SECONDS" envDefault:"600"`
 
 	WebhookGetJob     string `env:"RUNPOD_WEBHOOK_GET_JOB"`
 	WebhookPostOutput string `env:"RUNPOD_WEBHOOK_POST_OUTPUT"`

@@ -172,14 +172,17 @@ func (k *checker) openAI(r *rawEnv) OpenAI {
 
 func (k *checker) worker(r *rawEnv) Worker {
 	w := Worker{
-		Host:            strings.TrimSpace(r.Host),
-		Port:            k.port("PORT", r.Port),
-		APIKey:          r.APIKey,
-		LogLevel:        k.logLevel(r.LogLevel),
-		LogFormat:       LogConsole,
-		MaxRequestBytes: int64(k.integer("MAX_REQUEST_BYTES", r.MaxRequestBytes, 1)),
-		ShutdownGrace:   k.seconds("SHUTDOWN_GRACE_SECONDS", r.ShutdownGraceSeconds, false),
-		MaxConcurrency:  k.integer("MAX_CONCURRENCY", r.MaxConcurrency, 1),
+		Host:              strings.TrimSpace(r.Host),
+		Port:              k.port("PORT", r.Port),
+		APIKey:            r.APIKey,
+		LogLevel:          k.logLevel(r.LogLevel),
+		LogFormat:         LogConsole,
+		MaxRequestBytes:   int64(k.integer("MAX_REQUEST_BYTES", r.MaxRequestBytes, 1)),
+		ShutdownGrace:     k.seconds("SHUTDOWN_GRACE_SECONDS", r.ShutdownGraceSeconds, false),
+		MaxConcurrency:    k.integer("MAX_CONCURRENCY", r.MaxConcurrency, 1),
+		MaxQueue:          k.integer("MAX_QUEUE", r.MaxQueue, 0),
+		FirstByteTimeout:  k.seconds("FIRST_BYTE_TIMEOUT_SECONDS", r.FirstByteTimeout, false),
+		StreamIdleTimeout: k.seconds("STREAM_IDLE_TIMEOUT_SECONDS", r.StreamIdleTimeout, false),
 	}
 	w.PortHealth = w.Port
 	if r.PortHealth != "" {

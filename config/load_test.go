@@ -20,7 +20,8 @@ func TestLoadDefaults(t *testing.T) {
 		Streaming: Streaming{BatchSize: 50, MinBatchSize: 1, GrowthFactor: 3, MaxWait: 50 * time.Millisecond},
 		OpenAI:    OpenAI{RawOutput: true, ResponseRole: "assistant"},
 		Worker: Worker{Host: "0.0.0.0", Port: 8000, PortHealth: 8000, LogLevel: "info", LogFormat: LogConsole,
-			MaxRequestBytes: 32 << 20, ShutdownGrace: 25 * time.Second, MaxConcurrency: 100},
+			MaxRequestBytes: 32 << 20, ShutdownGrace: 25 * time.Second, MaxConcurrency: 100,
+			MaxQueue: 1000, FirstByteTimeout: 30 * time.Minute, StreamIdleTimeout: 10 * time.Minute},
 		RunPod: RunPod{PingInterval: 10 * time.Second},
 		Sim:    Sim{MaxNumSeqs: 256, MaxModelLen: 4096},
 	}
@@ -78,7 +79,7 @@ func TestLoadValues(t *testing.T) {
 		{"shutdown grace shorter than the engine's drain", []string{"SHUTDOWN_TIMEOUT=60"},
 			func(c *Config) any { return c.Engine.ShutdownTimeout }, time.Minute, "SHUTDOWN_GRACE_SECONDS (25s) is shorter"},
 		{"sim knobs", []string{"SIM_TTFT_MS=20", "SIM_ITL_MS=5", "SIM_STARTUP_MS=100", "SIM_MAX_NUM_SEQS=2", "SIM_MAX_MODEL_LEN=128"},
-			func(c *Config) any { return c.Sim }, Sim{20 * time.Millisecond, 5 * time.Millisecond, 100 * time.Millisecond, 2, 128}, ""},
+			func(c *Config) any { return c.Sim }, Sim{TTFT: 20 * time.Millisecond, ITL: 5 * time.Millisecond, StartupDelay: 100 * time.Millisecond, MaxNumSeqs: 2, MaxModelLen: 128}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

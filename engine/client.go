@@ -25,7 +25,8 @@ type Options struct {
 	BaseURL string
 	// FirstByteTimeout bounds the wait for the engine's response headers, which for
 	// vLLM includes queueing and, for non-streamed requests, the whole generation.
-	// Zero means 30 minutes: long prefills and long generations must never be cut.
+	// Zero means 30 minutes: long prefills and long generations must never be cut;
+	// a negative value means no limit.
 	FirstByteTimeout time.Duration
 	// IdleConnTimeout closes idle upstream connections. Zero means 4 s, below
 	// uvicorn's 5 s keep-alive, so the worker never reuses a connection the engine
@@ -41,8 +42,11 @@ type Client struct {
 
 // New returns a Client for o.BaseURL.
 func New(o Options) *Client {
-	if o.FirstByteTimeout == 0 {
+	switch {
+	case o.FirstByteTimeout == 0:
 		o.FirstByteTimeout = 30 * time.Minute
+	case o.FirstByteTimeout < 0:
+		o.FirstByteTimeout = 0 // the transport's "no limit"
 	}
 	if o.IdleConnTimeout == 0 {
 		o.IdleConnTimeout = 4 * time.Second

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -97,9 +98,11 @@ func ready(d *Deps, w http.ResponseWriter) bool {
 	return false
 }
 
-// forward sends one request to the engine and relays its answer.
+// forward sends one request to the engine and relays its answer. The engine
+// request ends with the client's request, which aborts the generation.
 func forward(d *Deps, w http.ResponseWriter, r *http.Request, method, path string, body []byte) {
-	ctx := r.Context()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
 	resp, err := d.Engine.Do(ctx, method, path, body, RequestID(ctx))
 	if err != nil {
 		if apiErr := engine.AsAPIError(ctx, err); apiErr != nil {
@@ -109,5 +112,5 @@ func forward(d *Deps, w http.ResponseWriter, r *http.Request, method, path strin
 		return
 	}
 	defer resp.Body.Close()
-	relay(d, w, r, resp)
+	relay(d, w, r, resp, cancel)
 }

@@ -1,11 +1,14 @@
 package server
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/vllm-worker/vllm-worker/batching"
 	"github.com/vllm-worker/vllm-worker/openai"
@@ -20,7 +23,7 @@ var eventReaders = sync.Pool{New: func() any { return openai.NewEventReader(nil)
 
 // relay writes the engine's response to the client: errors in the OpenAI envelope
 // with the engine's status, streams event by event, anything else byte for byte.
-func relay(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Response) {
+func relay(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Response, cancel context.CancelFunc) {
 	if resp.StatusCode >= 400 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		out := openai.NormalizeError(resp.StatusCode, body)
@@ -32,7 +35,7 @@ func relay(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Response)
 		return
 	}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		relayStream(d, w, r, resp)
+		relayStream(d, w, r, resp, cancel)
 		return
 	}
 	h := w.Header()
@@ -57,7 +60,7 @@ func relay(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Response)
 // the first event at once, then growing batches, never held back longer than the
 // policy's MaxWait. A stream the engine ends without [DONE] gets one in-band
 // error event and [DONE], so a client never mistakes a cut for a finished answer.
-func relayStream(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Response) {
+func relayStream(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Response, cancel context.CancelFunc) {
 	ctx := r.Context()
 	h := w.Header()
 	h.Set("Content-Type", resp.Header.Get("Content-Type"))
@@ -67,8 +70,15 @@ func relayStream(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Res
 	rc := http.NewResponseController(w)
 	_ = rc.Flush() // headers now: the client knows it was accepted
 
+	var body io.Reader = resp.Body
+	var idle *idleTimer
+	if d.StreamIdleTimeout > 0 {
+		idle = newIdleTimer(resp.Body, d.StreamIdleTimeout, cancel)
+		defer idle.stop()
+		body = idle
+	}
 	events := eventReaders.Get().(*openai.EventReader)
-	events.Reset(resp.Body)
+	events.Reset(body)
 	defer eventReaders.Put(events)
 
 	batch := batching.New(d.Batch, func(units []batching.Unit) error {
@@ -105,11 +115,46 @@ func relayStream(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Res
 		return
 	}
 	d.Log.Warn().Err(readErr).Str("request_id", RequestID(ctx)).Msg("engine stream ended before [DONE]")
-	msg := "the engine stream ended unexpectedly"
-	if readErr == openai.ErrEventTooLarge {
-		msg = "the engine sent an event larger than the relay limit"
+	apiErr := openai.NewError(http.StatusBadGateway, "the engine stream ended unexpectedly")
+	switch {
+	case readErr == openai.ErrEventTooLarge:
+		apiErr.Message = "the engine sent an event larger than the relay limit"
+	case idle != nil && idle.fired():
+		apiErr = openai.NewError(http.StatusGatewayTimeout, "the engine sent nothing for "+
+			d.StreamIdleTimeout.String()+" (STREAM_IDLE_TIMEOUT_SECONDS)")
 	}
-	_, _ = w.Write(openai.NewError(http.StatusBadGateway, msg).SSE())
+	_, _ = w.Write(apiErr.SSE())
 	_, _ = io.WriteString(w, openai.DoneEvent)
 	_ = rc.Flush()
 }
+
+// idleTimer reads from a stream and cancels it when nothing arrives for a whole
+// timeout: a gap, not a total, so a long generation that keeps producing is never
+// cut.
+type idleTimer struct {
+	r       io.Reader
+	timeout time.Duration
+	timer   *time.Timer
+	expired atomic.Bool
+}
+
+func newIdleTimer(r io.Reader, timeout time.Duration, cancel context.CancelFunc) *idleTimer {
+	t := &idleTimer{r: r, timeout: timeout}
+	t.timer = time.AfterFunc(timeout, func() {
+		t.expired.Store(true)
+		cancel()
+	})
+	return t
+}
+
+func (t *idleTimer) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		t.timer.Reset(t.timeout)
+	}
+	return n, err
+}
+
+func (t *idleTimer) fired() bool { return t.expired.Load() }
+
+func (t *idleTimer) stop() { t.timer.Stop() }

@@ -19,16 +19,20 @@ func New(d Deps) http.Handler {
 	r.Get("/health", handleHealth(&d))
 	r.Get("/ping", handlePing(&d))
 
+	lim := newLimiter(d.MaxConcurrency, d.MaxQueue)
 	api := func(r chi.Router) {
 		r.Use(requireKey(d.APIKey))
-		r.Post("/openai/v1/chat/completions", handleGenerate(&d, "/v1/chat/completions"))
-		r.Post("/openai/v1/completions", handleGenerate(&d, "/v1/completions"))
 		r.Get("/openai/v1/models", handleModels(&d))
-		r.HandleFunc("/openai/v1/*", handlePassthrough(&d))
-		r.Post("/v1/chat/completions", handleGenerate(&d, "/v1/chat/completions"))
-		r.Post("/v1/completions", handleGenerate(&d, "/v1/completions"))
 		r.Get("/v1/models", handleModels(&d))
-		r.HandleFunc("/v1/*", handlePassthrough(&d))
+		r.Group(func(r chi.Router) {
+			r.Use(lim.limit)
+			r.Post("/openai/v1/chat/completions", handleGenerate(&d, "/v1/chat/completions"))
+			r.Post("/openai/v1/completions", handleGenerate(&d, "/v1/completions"))
+			r.HandleFunc("/openai/v1/*", handlePassthrough(&d))
+			r.Post("/v1/chat/completions", handleGenerate(&d, "/v1/chat/completions"))
+			r.Post("/v1/completions", handleGenerate(&d, "/v1/completions"))
+			r.HandleFunc("/v1/*", handlePassthrough(&d))
+		})
 
 		r.Post("/run", handleRun(&d))
 		r.Post("/runsync", handleRunSync(&d))

@@ -54,6 +54,13 @@ type Deps struct {
 	MaxRequestBytes int64
 	// APIKey, when set, is required as a bearer token on every route but health.
 	APIKey string
+	// MaxConcurrency bounds the OpenAI requests in flight (0 = no bound); up to
+	// MaxQueue more wait for a slot, and beyond that requests get 429.
+	MaxConcurrency int
+	MaxQueue       int
+	// StreamIdleTimeout ends a relayed stream the engine stopped feeding; zero
+	// means none.
+	StreamIdleTimeout time.Duration
 }
 
 func (d *Deps) maxBody() int64 {

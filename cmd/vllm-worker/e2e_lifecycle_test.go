@@ -54,14 +54,28 @@ func TestEngineDiesDuringStartup(t *testing.T) {
 }
 
 // TestEngineKilledAfterReady: the worker notices the engine's death, reports it
-// and exits non-zero so the platform replaces it.
+// and exits non-zero so the platform replaces it; a stream in flight ends with an
+// in-band error and [DONE], never a silent cut.
 func TestEngineKilledAfterReady(t *testing.T) {
-	w := startWorker(t)
+	w := startWorker(t, "SIM_ITL_MS=20")
 	pid := enginePID(t, w.Log)
+	resp, err := http.Post(w.URL+"/v1/completions", "application/json", strings.NewReader(`{"prompt":"x","max_tokens":500,"stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if first, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(first, "data: ") {
+		t.Fatalf("first event: %q %v", first, err)
+	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	err := w.wait(t, 30*time.Second)
+	rest, _ := io.ReadAll(br)
+	if !strings.Contains(string(rest), `data: {"error":`) || !strings.HasSuffix(string(rest), "data: [DONE]\n\n") {
+		t.Errorf("stream in flight when the engine died ended with ...%q; want an error event and [DONE]", rest[max(0, len(rest)-200):])
+	}
+	err = w.wait(t, 30*time.Second)
 	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "engine died") {
 		t.Fatalf("run returned %v (exit %d); want engine died, exit 1", err, exitCode(err))
 	}
@@ -170,4 +184,32 @@ func TestSIGTERMDrainsAndStopsEverything(t *testing.T) {
 		t.Fatalf("worker did not exit after SIGTERM; log:\n%s", log)
 	}
 	waitGone(t, pid)
+}
+
+// TestEngineRestartOnFailure: with ENGINE_RESTART=on-failure a dead engine turns
+// /health 503 at once, is restarted, and the worker serves again.
+func TestEngineRestartOnFailure(t *testing.T) {
+	w := startWorker(t, "ENGINE_RESTART=on-failure")
+	pid := enginePID(t, w.Log)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	w.Log.waitLine(t, 10*time.Second, func(l map[string]any) bool { return l["message"] == "engine down" })
+	resp, err := http.Get(w.URL + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("health right after the engine died: %d; want 503", resp.StatusCode)
+	}
+	w.Log.waitLine(t, 20*time.Second, func(l map[string]any) bool {
+		return l["message"] == "starting engine" && l["attempt"] == float64(2)
+	})
+	waitReady(t, w.URL, 30*time.Second, w.Log)
+	var res jobResult
+	postJSON(t, w.URL+"/runsync", `{"input":{"prompt":"back again"}}`, &res)
+	if res.Status != "COMPLETED" {
+		t.Errorf("job after the restart: %s %s", res.Status, res.Error)
+	}
 }

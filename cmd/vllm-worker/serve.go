@@ -8,8 +8,8 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -19,7 +19,6 @@ import (
 	"github.com/vllm-worker/vllm-worker/engine"
 	"github.com/vllm-worker/vllm-worker/runpod"
 	"github.com/vllm-worker/vllm-worker/server"
-	"github.com/vllm-worker/vllm-worker/supervisor"
 )
 
 // runServe is the main job: listen, start the engine, serve until a signal or the
@@ -46,44 +45,58 @@ type worker struct {
 	log     zerolog.Logger
 }
 
+// engineURL picks the engine's address: ENGINE_URL, or a free loopback port.
+func (w *worker) engineURL() (string, int, error) {
+	if w.cfg.Engine.URL != "" {
+		return w.cfg.Engine.URL, 0, nil
+	}
+	p, err := freePort()
+	if err != nil {
+		return "", 0, fmt.Errorf("choose engine port: %w", err)
+	}
+	return "http://127.0.0.1:" + strconv.Itoa(p), p, nil
+}
+
+func (w *worker) batchPolicy() batching.Policy {
+	s := w.cfg.Streaming
+	return batching.Policy{Max: s.BatchSize, Min: s.MinBatchSize, Growth: s.GrowthFactor, MaxWait: s.MaxWait}
+}
+
 func (w *worker) serve(ctx context.Context) error {
 	cfg := w.cfg
-	engineURL, enginePort := cfg.Engine.URL, 0
-	if engineURL == "" {
-		p, err := freePort()
-		if err != nil {
-			return fmt.Errorf("choose engine port: %w", err)
-		}
-		enginePort, engineURL = p, "http://127.0.0.1:"+strconv.Itoa(p)
+	engineURL, enginePort, err := w.engineURL()
+	if err != nil {
+		return err
 	}
-	client := engine.New(engine.Options{BaseURL: engineURL})
+	firstByte := cfg.Worker.FirstByteTimeout
+	if firstByte == 0 {
+		firstByte = -1 // FIRST_BYTE_TIMEOUT_SECONDS=0: no limit
+	}
+	client := engine.New(engine.Options{BaseURL: engineURL, FirstByteTimeout: firstByte})
 	models := engine.NewModels(client, cfg.ServedModelNames())
 	life := newLifecycle(engineURL)
-	batch := batching.Policy{
-		Max:     cfg.Streaming.BatchSize,
-		Min:     cfg.Streaming.MinBatchSize,
-		Growth:  cfg.Streaming.GrowthFactor,
-		MaxWait: cfg.Streaming.MaxWait,
-	}
+	runner := &runpod.Runner{Engine: client, Models: models, Batch: w.batchPolicy(), RawOpenAI: cfg.OpenAI.RawOutput}
 	engineReady := make(chan struct{})
 	jobs := runpod.NewStore(runpod.StoreOptions{
-		Runner:         &runpod.Runner{Engine: client, Models: models, Batch: batch, RawOpenAI: cfg.OpenAI.RawOutput},
+		Runner:         runner,
 		MaxConcurrency: cfg.Worker.MaxConcurrency,
 		Ready:          engineReady,
 		Webhook:        runpod.Webhook(&http.Client{}),
 		Log:            w.log,
 	})
 	deps := server.Deps{
-		Engine:          client,
-		Models:          models,
-		Status:          life,
-		Jobs:            jobs,
-		Log:             w.log,
-		Batch:           batch,
-		MaxRequestBytes: cfg.Worker.MaxRequestBytes,
-		APIKey:          cfg.Worker.APIKey,
+		Engine:            client,
+		Models:            models,
+		Status:            life,
+		Jobs:              jobs,
+		Log:               w.log,
+		Batch:             w.batchPolicy(),
+		MaxRequestBytes:   cfg.Worker.MaxRequestBytes,
+		APIKey:            cfg.Worker.APIKey,
+		MaxConcurrency:    cfg.Worker.MaxConcurrency,
+		MaxQueue:          cfg.Worker.MaxQueue,
+		StreamIdleTimeout: cfg.Worker.StreamIdleTimeout,
 	}
-
 	servers, serveErr, err := w.listen(deps)
 	if err != nil {
 		return err
@@ -93,65 +106,61 @@ func (w *worker) serve(ctx context.Context) error {
 	stopHTTP := func(grace time.Duration) {
 		sctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
-		done := make(chan struct{})
-		go func() { jobs.Close(sctx); close(done) }()
+		var wg sync.WaitGroup
+		wg.Go(func() { jobs.Close(sctx) })
 		for _, s := range servers {
 			if err := s.Shutdown(sctx); err != nil {
 				_ = s.Close() // the grace ran out: cut what is left
 			}
 		}
-		<-done
+		wg.Wait()
 	}
 
-	eng, err := w.startEngine(ctx, enginePort, engineURL, life)
-	if err != nil {
-		stopHTTP(2 * time.Second)
-		if eng != nil {
-			_ = eng.Stop(context.Background())
-		}
-		if ctx.Err() != nil {
-			w.log.Info().Msg("stopped during engine start-up")
-			return nil
-		}
-		w.log.Error().Err(err).Msg("engine failed to start")
-		return err
+	var readyOnce sync.Once
+	mgr := newEngineManager(cfg, w.environ, enginePort, engineURL, w.log)
+	mgr.onStarting = func(phase func() (string, time.Time)) {
+		life.setPhaseSource(phase)
+		life.set(server.StateStarting, "")
 	}
-	if _, err := models.Refresh(ctx); err != nil {
-		w.log.Warn().Err(err).Msg("could not list the engine's models; using the configured names")
+	mgr.onReady = func() {
+		client.CloseIdle() // connections to a previous engine are dead
+		if _, err := models.Refresh(ctx); err != nil {
+			w.log.Warn().Err(err).Msg("could not list the engine's models; using the configured names")
+		}
+		life.set(server.StateReady, "")
+		readyOnce.Do(func() { close(engineReady) })
+		w.log.Info().Strs("models", models.IDs()).Str("engine", engineURL).Msg("ready")
 	}
-	life.set(server.StateReady, "")
-	close(engineReady)
-	w.log.Info().Strs("models", models.IDs()).Str("engine", engineURL).Msg("ready")
+	mgr.onDown = func(err error) {
+		life.set(server.StateUnhealthy, "the engine is down")
+		w.log.Error().Err(err).Msg("engine down")
+	}
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- mgr.run(ctx) }()
 
-	var exited <-chan struct{}
-	if eng != nil {
-		exited = eng.Exited()
-	}
 	select {
 	case <-ctx.Done():
 		life.set(server.StateDraining, "shutting down")
 		w.log.Info().Dur("grace", cfg.Worker.ShutdownGrace).Msg("shutting down: draining requests in flight")
 		stopHTTP(cfg.Worker.ShutdownGrace)
-		if eng != nil {
-			if err := eng.Stop(context.Background()); err != nil {
-				w.log.Warn().Err(err).Msg("engine stop")
-			}
-		}
+		mgr.stop()
+		<-engineDone
 		w.log.Info().Msg("stopped")
 		return nil
-	case <-exited:
-		err := eng.Err()
-		life.set(server.StateUnhealthy, "the engine exited")
+	case err := <-engineDone:
+		if err == nil { // the start-up was interrupted by a signal
+			stopHTTP(2 * time.Second)
+			return nil
+		}
 		w.log.Error().Err(err).Msg("engine died; exiting so the platform replaces this worker")
 		stopHTTP(2 * time.Second)
-		_ = eng.Stop(context.Background())
-		return fmt.Errorf("engine died: %w", err)
+		mgr.stop()
+		return err
 	case err := <-serveErr:
 		life.set(server.StateUnhealthy, "the HTTP server failed")
 		stopHTTP(2 * time.Second)
-		if eng != nil {
-			_ = eng.Stop(context.Background())
-		}
+		mgr.stop()
+		<-engineDone
 		return fmt.Errorf("http server: %w", err)
 	}
 }
@@ -194,41 +203,4 @@ func (w *worker) listen(deps server.Deps) ([]*http.Server, <-chan error, error) 
 		w.log.Info().Str("addr", ln.Addr().String()).Str("listener", t.name).Msg("listening")
 	}
 	return servers, errs, nil
-}
-
-// startEngine starts the engine child (or waits for an external engine) and
-// returns once it answers /health with 200.
-func (w *worker) startEngine(ctx context.Context, port int, engineURL string, life *lifecycle) (*supervisor.Engine, error) {
-	cfg := w.cfg
-	if cfg.Engine.URL != "" {
-		w.log.Info().Str("engine", engineURL).Msg("waiting for the external engine")
-		return nil, supervisor.WaitHealthy(ctx, &http.Client{Timeout: 5 * time.Second}, engineURL+"/health",
-			500*time.Millisecond, cfg.Engine.StartupTimeout)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find own executable: %w", err)
-	}
-	argv := cfg.EngineArgv(port, self)
-	w.log.Info().Strs("argv", argv).Msg("starting engine")
-	stopGrace := 10 * time.Second
-	if cfg.Engine.ShutdownTimeout > 0 {
-		stopGrace = cfg.Engine.ShutdownTimeout + 5*time.Second
-	}
-	eng, err := supervisor.Start(ctx, supervisor.Options{
-		Argv:           argv,
-		Env:            cfg.EngineEnv(w.environ),
-		HealthURL:      engineURL + "/health",
-		StartupTimeout: cfg.Engine.StartupTimeout,
-		StopGrace:      stopGrace,
-		Logger:         w.log.With().Str("component", "engine").Logger(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("start engine: %w", err)
-	}
-	life.setPhaseSource(eng.Phase)
-	if err := eng.WaitReady(ctx); err != nil {
-		return eng, fmt.Errorf("engine start-up: %w", err)
-	}
-	return eng, nil
 }

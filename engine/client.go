@@ -88,6 +88,11 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, reque
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json, text/event-stream")
+	// Mark the request replayable without sending a header (a nil value is not
+	// written): the transport then retries it once on a fresh connection when a
+	// reused keep-alive connection fails before any byte of the answer, the race
+	// with uvicorn closing idle connections. Nothing else is retried.
+	req.Header["X-Idempotency-Key"] = nil
 	if requestID != "" {
 		req.Header.Set("X-Request-Id", requestID)
 	}

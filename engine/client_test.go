@@ -1,0 +1,99 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestRetryOnStaleKeepAlive: the engine closes a kept-alive connection without
+// answering (uvicorn's keep-alive race); the request is sent again once on a new
+// connection and succeeds, and the retry header is never sent on the wire.
+func TestRetryOnStaleKeepAlive(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var requests atomic.Int32
+	go func() {
+		for conn := 0; ; conn++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn, conn int) {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for served := 0; ; served++ {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					requests.Add(1)
+					if req.Header.Get("X-Idempotency-Key") != "" {
+						_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+						return
+					}
+					if conn == 0 && served == 1 {
+						return // the second request on the first connection: closed unanswered
+					}
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+				}
+			}(c, conn)
+		}
+	}()
+	c := New(Options{BaseURL: "http://" + ln.Addr().String()})
+	for i := range 2 {
+		resp, err := c.Do(context.Background(), http.MethodPost, "/v1/completions", []byte(`{"prompt":"x"}`), "id")
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "{}" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	if got := requests.Load(); got != 3 {
+		t.Errorf("engine saw %d requests; want 3 (the second one sent twice)", got)
+	}
+}
+
+// TestAsAPIError maps transport failures to what a client sees.
+func TestAsAPIError(t *testing.T) {
+	c := New(Options{BaseURL: "http://127.0.0.1:1", FirstByteTimeout: 50 * time.Millisecond})
+	_, err := c.Do(context.Background(), http.MethodGet, "/health", nil, "")
+	if e := AsAPIError(context.Background(), err); e == nil || e.Status != http.StatusBadGateway {
+		t.Errorf("refused: %v; want 502", e)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() { // accepts, never answers
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+		}
+	}()
+	c = New(Options{BaseURL: "http://" + ln.Addr().String(), FirstByteTimeout: 50 * time.Millisecond})
+	_, err = c.Do(context.Background(), http.MethodGet, "/health", nil, "")
+	if e := AsAPIError(context.Background(), err); e == nil || e.Status != http.StatusGatewayTimeout {
+		t.Errorf("silent engine: %v (%v); want 504", e, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = c.Do(ctx, http.MethodGet, "/health", nil, "")
+	if e := AsAPIError(ctx, err); e != nil && !strings.Contains(err.Error(), "canceled") {
+		t.Errorf("cancelled: %v; want nil (nobody to answer)", e)
+	}
+}

@@ -1,0 +1,169 @@
+// Package metrics defines the worker's Prometheus metrics and serves /metrics:
+// the worker's own series plus the engine's vllm: series in the same scrape.
+//
+// It records nothing by itself: the packages that see an event (server, runpod,
+// cmd) update the collectors. It never lets the engine break a scrape.
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the worker's collectors, registered on a private registry. A nil
+// *Metrics is valid and records nothing, so tests and tools need not build one.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	requests       *prometheus.CounterVec   // route, code
+	requestSeconds *prometheus.HistogramVec // route
+	inFlight       prometheus.Gauge
+	queued         prometheus.Gauge
+	ttftSeconds    *prometheus.HistogramVec // route
+	events         prometheus.Counter       // SSE events relayed to HTTP clients
+	tokens         prometheus.Counter       // token deltas in native job items
+	batchUnits     *prometheus.HistogramVec // kind: sse|tokens|job_sse; units per flushed item
+	jobs           *prometheus.CounterVec   // source: api|handler; outcome
+	deliveryRetry  prometheus.Counter
+	deliveryFailed prometheus.Counter
+	engineUp       prometheus.Gauge
+	engineRestarts prometheus.Counter
+}
+
+// New returns the worker's metrics, with Go runtime and process collectors.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	f := func(c prometheus.Collector) prometheus.Collector { reg.MustRegister(c); return c }
+	latency := []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
+	m := &Metrics{
+		reg: reg,
+		requests: f(prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vllm_worker_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"})).(*prometheus.CounterVec),
+		requestSeconds: f(prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vllm_worker_request_duration_seconds", Help: "End-to-end HTTP request latency by route.", Buckets: latency,
+		}, []string{"route"})).(*prometheus.HistogramVec),
+		inFlight: f(prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vllm_worker_requests_in_flight", Help: "OpenAI requests being served.",
+		})).(prometheus.Gauge),
+		queued: f(prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vllm_worker_requests_queued", Help: "OpenAI requests waiting for a MAX_CONCURRENCY slot.",
+		})).(prometheus.Gauge),
+		ttftSeconds: f(prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vllm_worker_time_to_first_token_seconds", Help: "Time from request to the first streamed event, as the client sees it.", Buckets: latency,
+		}, []string{"route"})).(*prometheus.HistogramVec),
+		events: f(prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vllm_worker_stream_events_total", Help: "SSE events relayed to HTTP clients.",
+		})).(prometheus.Counter),
+		tokens: f(prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vllm_worker_stream_tokens_total", Help: "Token deltas streamed in native job items.",
+		})).(prometheus.Counter),
+		batchUnits: f(prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vllm_worker_batch_item_units", Help: "Units (SSE events or tokens) per flushed stream item.",
+			Buckets: []float64{1, 2, 3, 5, 9, 15, 27, 40, 50, 75, 100},
+		}, []string{"kind"})).(*prometheus.HistogramVec),
+		jobs: f(prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vllm_worker_jobs_total", Help: "Finished RunPod jobs by source (api: /run and /runsync; handler: serverless) and outcome.",
+		}, []string{"source", "outcome"})).(*prometheus.CounterVec),
+		deliveryRetry: f(prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vllm_worker_delivery_retries_total", Help: "Handler mode: retried POSTs and takes to RunPod.",
+		})).(prometheus.Counter),
+		deliveryFailed: f(prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vllm_worker_delivery_failures_total", Help: "Handler mode: results or stream items that could not be delivered after all retries.",
+		})).(prometheus.Counter),
+		engineUp: f(prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vllm_worker_engine_up", Help: "1 when the engine serves, 0 otherwise.",
+		})).(prometheus.Gauge),
+		engineRestarts: f(prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vllm_worker_engine_restarts_total", Help: "Engine restarts after a failure (ENGINE_RESTART=on-failure).",
+		})).(prometheus.Counter),
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Request records one finished HTTP request.
+func (m *Metrics) Request(route string, code int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	m.requestSeconds.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// InFlight moves the gauge of OpenAI requests being served by delta.
+func (m *Metrics) InFlight(delta int) {
+	if m != nil {
+		m.inFlight.Add(float64(delta))
+	}
+}
+
+// Queued moves the gauge of requests waiting for a slot by delta.
+func (m *Metrics) Queued(delta int) {
+	if m != nil {
+		m.queued.Add(float64(delta))
+	}
+}
+
+// FirstEvent records the time to the first event of a stream.
+func (m *Metrics) FirstEvent(route string, d time.Duration) {
+	if m != nil {
+		m.ttftSeconds.WithLabelValues(route).Observe(d.Seconds())
+	}
+}
+
+// Batch records one flushed stream item of units (kind: sse, job_sse, tokens).
+func (m *Metrics) Batch(kind string, units int) {
+	if m == nil {
+		return
+	}
+	m.batchUnits.WithLabelValues(kind).Observe(float64(units))
+	if kind == "tokens" {
+		m.tokens.Add(float64(units))
+	} else if kind == "sse" {
+		m.events.Add(float64(units))
+	}
+}
+
+// Job records a finished job (source api or handler; outcome its final status).
+func (m *Metrics) Job(source, outcome string) {
+	if m != nil {
+		m.jobs.WithLabelValues(source, outcome).Inc()
+	}
+}
+
+// DeliveryRetried counts a handler-mode request to RunPod that is tried again.
+func (m *Metrics) DeliveryRetried() {
+	if m != nil {
+		m.deliveryRetry.Inc()
+	}
+}
+
+// DeliveryFailed counts a result or stream item that could not be delivered.
+func (m *Metrics) DeliveryFailed() {
+	if m != nil {
+		m.deliveryFailed.Inc()
+	}
+}
+
+// EngineUp sets whether the engine serves.
+func (m *Metrics) EngineUp(up bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.engineUp.Set(v)
+}
+
+// EngineRestarted counts an engine restart.
+func (m *Metrics) EngineRestarted() {
+	if m != nil {
+		m.engineRestarts.Inc()
+	}
+}

@@ -1,0 +1,191 @@
+package runpod
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/rs/zerolog"
+)
+
+// deliverResult posts a job's final result to job-done, with retries. A result
+// that cannot be delivered is logged with the job id and counted.
+func (h *Handler) deliverResult(log zerolog.Logger, jobID string, stream bool, body []byte) {
+	u := addQuery(expandURL(h.o.DoneURL, h.o.WorkerID, jobID), "isStream", strconv.FormatBool(stream))
+	// Not tied to any job or shutdown context: a result is worth its retries.
+	if err := h.post(context.Background(), log, u, jobID, body); err != nil {
+		h.failures.Add(1)
+		log.Error().Err(err).Int("bytes", len(body)).Msg("the job's result could not be delivered to RunPod")
+	}
+}
+
+// post sends one POST with retries on network errors, 429 and 5xx (honouring
+// Retry-After); any other 4xx is final.
+func (h *Handler) post(ctx context.Context, log zerolog.Logger, u, jobID string, body []byte) error {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval: h.t.retryMin, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: h.t.retryMax,
+	}
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		return struct{}{}, h.postAttempt(ctx, u, jobID, body)
+	},
+		backoff.WithBackOff(b),
+		backoff.WithMaxTries(uint(h.o.RetryMaxAttempts)),
+		backoff.WithMaxElapsedTime(h.o.RetryMaxElapsed),
+		backoff.WithNotify(func(err error, wait time.Duration) {
+			h.retries.Add(1)
+			log.Warn().Err(err).Dur("retry_in", wait).Msg("POST to RunPod failed; retrying")
+		}))
+	return err
+}
+
+// postAttempt makes one POST with the SDK's headers: the body is JSON though the
+// content type says form-urlencoded, plus the non-standard "charset" header.
+func (h *Handler) postAttempt(ctx context.Context, u, jobID string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, h.t.attempt)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return backoff.Permanent(fmt.Errorf("build POST: %w", err))
+	}
+	h.setHeaders(req)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("charset", "utf-8")
+	req.Header.Set("X-Request-ID", jobID)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return err // network error: worth a retry
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	// A Retry-After longer than the retry budget would end the retries at once.
+	return statusError("POST", resp, min(h.t.retryAfterMax, h.o.RetryMaxElapsed/2))
+}
+
+// setHeaders sets the headers of every request to RunPod.
+func (h *Handler) setHeaders(req *http.Request) {
+	req.Header.Set("Authorization", h.o.APIKey)
+	req.Header.Set("User-Agent", h.userAgent)
+}
+
+// statusError is nil for a 2xx answer, a retryable error (with the Retry-After
+// wait, at most limit, if any) for 429 and 5xx, and a permanent one otherwise.
+func statusError(method string, resp *http.Response, limit time.Duration) error {
+	code := resp.StatusCode
+	if code < 300 {
+		return nil
+	}
+	// The URL is fine to show: the API key travels in a header.
+	err := fmt.Errorf("%s %s: status %d", method, resp.Request.URL.Redacted(), code)
+	if code != http.StatusTooManyRequests && code < 500 {
+		return backoff.Permanent(err)
+	}
+	if d, ok := retryAfter(resp.Header, time.Now(), limit); ok {
+		return fmt.Errorf("%w (%w)", err, &backoff.RetryAfterError{Duration: d})
+	}
+	return err
+}
+
+// retryAfter reads a Retry-After header (seconds, fractional accepted, or an
+// HTTP date), capped at limit.
+func retryAfter(hdr http.Header, now time.Time, limit time.Duration) (time.Duration, bool) {
+	v := hdr.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs < 0 || math.IsNaN(secs) {
+			return 0, false
+		}
+		d = time.Duration(min(secs, limit.Seconds()) * float64(time.Second))
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = max(t.Sub(now), 0)
+	} else {
+		return 0, false
+	}
+	return min(d, limit), true
+}
+
+// streamSender posts one job's streamed items to job-stream, in order, from its
+// own goroutine, so that generation never waits for a POST. Its queue is
+// unbounded, but every item is also held in the job's aggregated output anyway.
+type streamSender struct {
+	h    *Handler
+	job  *handlerJob
+	log  zerolog.Logger
+	wake chan struct{} // capacity 1: "the queue changed"
+	done chan struct{} // closed when run returns
+
+	mu     sync.Mutex
+	queue  []json.RawMessage
+	closed bool
+}
+
+func newStreamSender(h *Handler, j *handlerJob, log zerolog.Logger) *streamSender {
+	s := &streamSender{h: h, job: j, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go s.run() // owned by the job's goroutine, which waits in finish
+	return s
+}
+
+// push queues an item; it is the job's Emit.
+func (s *streamSender) push(item json.RawMessage) error {
+	s.mu.Lock()
+	s.queue = append(s.queue, item)
+	s.mu.Unlock()
+	s.signal()
+	return nil
+}
+
+func (s *streamSender) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// finish waits until every queued item was delivered or given up.
+func (s *streamSender) finish() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.signal()
+	<-s.done
+}
+
+func (s *streamSender) run() {
+	defer close(s.done)
+	u := addQuery(expandURL(s.h.o.StreamURL, s.h.o.WorkerID, s.job.id), "isStream", "false")
+	for {
+		s.mu.Lock()
+		batch, closed := s.queue, s.closed
+		s.queue = nil
+		s.mu.Unlock()
+		if len(batch) == 0 {
+			if closed {
+				return
+			}
+			<-s.wake
+			continue
+		}
+		for _, item := range batch {
+			if s.job.sendCtx.Err() != nil {
+				continue // the job was stopped: RunPod wants nothing more of it
+			}
+			body := make([]byte, 0, len(item)+12)
+			body = append(append(append(body, `{"output":`...), item...), '}')
+			err := s.h.post(s.job.sendCtx, s.log, u, s.job.id, body)
+			if err != nil && s.job.sendCtx.Err() == nil {
+				s.h.failures.Add(1)
+				s.log.Error().Err(err).Msg("a streamed item could not be delivered to RunPod")
+			}
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package runpod
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
+
+	"github.com/vllm-worker/vllm-worker/internal/fakerunpod"
+	"github.com/vllm-worker/vllm-worker/sim"
+)
+
+// TestHandlerFaults: with a fifth of the stream and done POSTs failed once
+// (500 or a dropped connection) and takes answered 429 and 400, nothing is lost.
+func TestHandlerFaults(t *testing.T) {
+	x := newHarness(t, sim.Options{}, HandlerOptions{MaxConcurrency: 4})
+	x.rp.SetFaults(fakerunpod.Faults{StreamFail: 0.1, StreamDrop: 0.1, DoneFail: 0.1, DoneDrop: 0.1})
+	inputs := []string{
+		`{"prompt":"p%d","stream":true,"sampling_params":{"max_tokens":40}}`,
+		`{"openai_input":{"messages":[{"role":"user","content":"c%d"}],"max_tokens":30,"stream":true}}`,
+		`{"prompt":"q%d","sampling_params":{"max_tokens":5}}`,
+	}
+	enqueue := func(phase, n int) []string {
+		var ids []string
+		for i := range n {
+			id := fmt.Sprintf("job-%d-%d", phase, i)
+			x.rp.Enqueue(id, json.RawMessage(fmt.Sprintf(inputs[i%len(inputs)], i)))
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	x.rp.FailTakes(http.StatusTooManyRequests, 2)
+	ids := enqueue(0, 12)
+	x.start()
+	ctx := waitCtx(t, 30*time.Second)
+	if err := x.rp.WaitDone(ctx, len(ids)); err != nil {
+		t.Fatal(err)
+	}
+	x.rp.FailTakes(http.StatusBadRequest, 3)
+	ids = append(ids, enqueue(1, 12)...)
+	if err := x.rp.WaitDone(ctx, len(ids)); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, id := range ids {
+		d := x.rp.Dones(id)
+		if len(d) != 1 || d[0].Error != "" || len(d[0].Output) == 0 {
+			t.Errorf("%s: %d results (%+v); want one output", id, len(d), d)
+			continue
+		}
+		if d[0].IsStream {
+			if diff := cmp.Diff(normalize(d[0].Output), normalize(x.rp.Stream(id))); diff != "" {
+				t.Errorf("%s: streamed items differ from the result (-done +stream):\n%s", id, diff)
+			}
+		}
+	}
+	statuses := map[int]int{}
+	for _, tk := range x.rp.Takes() {
+		statuses[tk.Status]++
+	}
+	if statuses[429] != 2 || statuses[400] != 3 {
+		t.Errorf("take answers %v; want 2×429 and 3×400", statuses)
+	}
+	st := x.h.Stats()
+	if x.rp.Faulted() == 0 || st.DeliveryRetries < int64(x.rp.Faulted()) || st.DeliveryFailures != 0 {
+		t.Errorf("stats %+v with %d faults injected; want a retry per fault and no failure", st, x.rp.Faulted())
+	}
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestHandlerDeliveryFailure: a result RunPod keeps refusing is logged at error
+// level with the job id and counted; 4xx is not retried, 5xx is, boundedly.
+func TestHandlerDeliveryFailure(t *testing.T) {
+	for _, status := range []int{http.StatusNotFound, http.StatusBadGateway} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			var hits atomic.Int64
+			refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				w.WriteHeader(status)
+			}))
+			defer refuse.Close()
+			var logs syncBuffer
+			x := newHarness(t, sim.Options{}, HandlerOptions{
+				Log: zerolog.New(&logs), RetryMaxAttempts: 3, APIKey: "secret-key",
+			})
+			x.h.o.DoneURL = refuse.URL + "/job-done/$RUNPOD_POD_ID/$ID?gpu=x"
+			x.rp.Enqueue("lost", json.RawMessage(`{"prompt":"x"}`))
+			x.start()
+			until(t, 10*time.Second, "the delivery failure", func() bool { return x.h.Stats().DeliveryFailures == 1 })
+			if err := x.stop(); err != nil {
+				t.Fatal(err)
+			}
+			want := int64(3)
+			if status < 500 {
+				want = 1
+			}
+			if got := hits.Load(); got != want {
+				t.Errorf("%d POSTs; want %d", got, want)
+			}
+			var found bool
+			for _, line := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(line, `"level":"error"`) && strings.Contains(line, `"job_id":"lost"`) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no error log line with the job id:\n%s", logs.String())
+			}
+			if strings.Contains(logs.String(), x.h.o.APIKey) {
+				t.Error("the API key appears in the log")
+			}
+		})
+	}
+}
+
+// TestHandlerTakeErrorsBackOff: a take URL that fails does not make a hot loop.
+func TestHandlerTakeErrorsBackOff(t *testing.T) {
+	var calls atomic.Int64
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer broken.Close()
+	x := newHarness(t, sim.Options{}, HandlerOptions{PingInterval: time.Hour})
+	x.h.take = broken.URL + "/v2/ep/job-take/w?gpu=x"
+	x.h.takeBatch = ""
+	x.start()
+	time.Sleep(300 * time.Millisecond) // measuring a rate: the waiting is the test
+	if err := x.stop(); err != nil {
+		t.Fatal(err)
+	}
+	n := calls.Load()
+	// Backoff from 5ms doubling to 50ms: well under 20 calls in 300ms.
+	if n < 2 || n > 20 {
+		t.Errorf("%d take calls in 300ms; want a backing-off few", n)
+	}
+}

@@ -1,0 +1,143 @@
+package runpod
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+)
+
+// handlerJob is one job taken from RunPod, from take to its final POST.
+type handlerJob struct {
+	id    string
+	input json.RawMessage
+
+	// ctx is the engine side: it ends when the job is stopped, at the drain
+	// timeout and at Abort, and its cause tells which.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	// sendCtx bounds the job's stream POSTs: it ends only when the job is stopped,
+	// so the items of a job failed by shutdown are still delivered.
+	sendCtx  context.Context
+	stopSend context.CancelFunc
+	stopped  atomic.Bool
+}
+
+// startJob registers a taken job and runs it in its own goroutine. hasSlot says
+// whether the caller already holds a concurrency slot for it.
+func (h *Handler) startJob(tj takenJob, hasSlot bool) {
+	ctx, cancel := context.WithCancelCause(h.jobsCtx)
+	sendCtx, stopSend := context.WithCancel(context.Background())
+	j := &handlerJob{id: tj.id, input: tj.input, ctx: ctx, cancel: cancel, sendCtx: sendCtx, stopSend: stopSend}
+	h.mu.Lock()
+	_, dup := h.jobs[j.id]
+	if !dup {
+		h.jobs[j.id] = j
+	}
+	h.mu.Unlock()
+	if dup {
+		// RunPod handed out a job this worker is running already: running it twice
+		// would post two results.
+		h.o.Log.Warn().Str("job_id", j.id).Msg("job taken twice; the second copy is ignored")
+		cancel(nil)
+		stopSend()
+		if hasSlot {
+			<-h.slots
+		}
+		return
+	}
+	h.jobsTaken.Add(1)
+	h.jobsWG.Go(func() { h.runJob(j, hasSlot) })
+}
+
+// runJob owns one job: it waits for a slot if it has none, runs the job, posts
+// its result and frees its place.
+func (h *Handler) runJob(j *handlerJob, hasSlot bool) {
+	log := h.o.Log.With().Str("job_id", j.id).Logger()
+	defer func() {
+		j.cancel(nil)
+		j.stopSend()
+		h.mu.Lock()
+		delete(h.jobs, j.id)
+		h.mu.Unlock()
+		if hasSlot {
+			<-h.slots
+		}
+	}()
+	if !hasSlot {
+		// More jobs came in a batch than were asked for: this one waits its turn.
+		select {
+		case h.slots <- struct{}{}:
+			hasSlot = true
+		case <-j.ctx.Done():
+		}
+	}
+
+	stream, items, err := h.execute(j, log)
+	if j.stopped.Load() {
+		h.cancelled.Add(1)
+		log.Info().Msg("job stopped by RunPod; no result is posted")
+		return
+	}
+	if err != nil && j.ctx.Err() != nil {
+		err = context.Cause(j.ctx) // the shutdown or abort, not the engine's echo of it
+	}
+	aborted := h.abortCtx.Err() != nil
+	if err != nil {
+		h.failed.Add(1)
+		log.Warn().Err(err).Msg("job failed")
+	} else {
+		h.completed.Add(1)
+		log.Debug().Int("items", len(items)).Msg("job completed")
+	}
+	h.deliverResult(log, j.id, stream, resultBody(items, err, aborted))
+}
+
+// execute parses and runs the job; a streamed job's items are posted as they come
+// and all of them delivered (or given up) before it returns.
+func (h *Handler) execute(j *handlerJob, log zerolog.Logger) (stream bool, items []json.RawMessage, err error) {
+	in, err := ParseInput(j.input)
+	if err != nil {
+		return false, nil, err
+	}
+	if j.ctx.Err() != nil { // shut down or aborted while waiting for a slot
+		return in.Stream, nil, context.Cause(j.ctx)
+	}
+	var emit Emit
+	var s *streamSender
+	if in.Stream && h.o.StreamURL != "" {
+		s = newStreamSender(h, j, log)
+		emit = s.push
+	}
+	log.Debug().Bool("stream", in.Stream).Msg("job started")
+	items, err = h.o.Runner.Run(j.ctx, j.id, in, emit)
+	if s != nil {
+		s.finish()
+	}
+	return in.Stream, items, err
+}
+
+// resultBody is a job's final result: {"output":[items]} or {"error":"..."},
+// with "stopPod": true after Abort (as the SDK's refresh_worker does).
+func resultBody(items []json.RawMessage, err error, stopPod bool) []byte {
+	if err == nil {
+		if items == nil {
+			items = []json.RawMessage{}
+		}
+		b, merr := json.Marshal(struct {
+			Output  []json.RawMessage `json:"output"`
+			StopPod bool              `json:"stopPod,omitempty"`
+		}{items, stopPod})
+		if merr == nil {
+			return b
+		}
+		err = errors.New("the job's output is not valid JSON: " + merr.Error())
+	}
+	b, _ := json.Marshal(struct {
+		Error   string `json:"error"`
+		StopPod bool   `json:"stopPod,omitempty"`
+	}{err.Error(), stopPod})
+	return b
+}

@@ -1,0 +1,170 @@
+package runpod
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vllm-worker/vllm-worker/internal/fakerunpod"
+	"github.com/vllm-worker/vllm-worker/sim"
+)
+
+// until polls cond for up to d.
+func until(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+	}
+}
+
+func TestHandlerHeartbeat(t *testing.T) {
+	x := newHarness(t, sim.Options{ITL: 20 * time.Millisecond}, HandlerOptions{PingInterval: time.Millisecond})
+	if x.h.o.PingInterval != 100*time.Millisecond {
+		t.Errorf("ping interval %v; want it raised to 100ms", x.h.o.PingInterval)
+	}
+	x.rp.Enqueue("slow", json.RawMessage(`{"prompt":"x","stream":true,"sampling_params":{"max_tokens":40}}`))
+	x.start()
+	ctx := waitCtx(t, 10*time.Second)
+	if err := x.rp.WaitPing(ctx, func(p fakerunpod.Ping) bool { return slices.Equal(p.JobIDs, []string{"slow"}) }); err != nil {
+		t.Fatalf("no ping carried the running job: %v (%+v)", err, x.rp.Pings())
+	}
+	if err := x.rp.WaitDone(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	doneAt := time.Now()
+	if err := x.rp.WaitPing(ctx, func(p fakerunpod.Ping) bool { return p.At.After(doneAt) && !p.HasJobID }); err != nil {
+		t.Fatalf("no ping without job_id once idle: %v", err)
+	}
+	pings := x.rp.Pings()
+	for _, p := range pings {
+		if p.Version != "test" {
+			t.Errorf("runpod_version = %q; want test", p.Version)
+		}
+	}
+	// About 10 pings a second: a tight loop would send far more.
+	if elapsed := time.Since(pings[0].At); len(pings) > int(elapsed/(50*time.Millisecond))+2 {
+		t.Errorf("%d pings in %v: the interval is not honoured", len(pings), elapsed)
+	}
+}
+
+func TestHandlerJobStop(t *testing.T) {
+	x := newHarness(t, sim.Options{ITL: 20 * time.Millisecond}, HandlerOptions{MaxConcurrency: 2})
+	x.rp.Enqueue("long", json.RawMessage(`{"prompt":"x","stream":true,"sampling_params":{"max_tokens":1000}}`))
+	x.start()
+	ctx := waitCtx(t, 10*time.Second)
+	if err := x.rp.WaitStream(ctx, "long", 1); err != nil {
+		t.Fatal(err)
+	}
+	x.rp.Stop("long")
+	until(t, 5*time.Second, "the engine request to be aborted", func() bool { return x.sim.Stats().Aborts >= 1 })
+	until(t, 5*time.Second, "the job to leave the in-progress set", func() bool { return len(x.h.InProgress()) == 0 })
+
+	x.rp.Enqueue("after", json.RawMessage(`{"prompt":"y"}`))
+	if err := x.rp.WaitDone(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if d := x.rp.Dones("long"); len(d) != 0 {
+		t.Errorf("a stopped job posted a result: %+v", d)
+	}
+	if d := x.rp.Dones("after"); len(d) != 1 || d[0].Error != "" {
+		t.Errorf("the next job: %+v; want one result", d)
+	}
+	if st := x.h.Stats(); st.Cancelled != 1 || st.Completed != 1 {
+		t.Errorf("stats = %+v; want 1 cancelled, 1 completed", st)
+	}
+}
+
+func TestHandlerShutdownDrains(t *testing.T) {
+	x := newHarness(t, sim.Options{ITL: 5 * time.Millisecond}, HandlerOptions{MaxConcurrency: 4, DrainTimeout: 20 * time.Second})
+	for i := range 4 {
+		x.rp.Enqueue(fmt.Sprint("job-", i), json.RawMessage(`{"prompt":"x","stream":true,"sampling_params":{"max_tokens":60}}`))
+	}
+	x.start()
+	ctx := waitCtx(t, 10*time.Second)
+	if err := x.rp.WaitTaken(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.rp.WaitStream(ctx, "job-0", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.stop(); err != nil {
+		t.Fatalf("Run = %v; want nil", err)
+	}
+	x.rp.Enqueue("late", json.RawMessage(`{"prompt":"x"}`))
+	for i := range 4 {
+		id := fmt.Sprint("job-", i)
+		d := x.rp.Dones(id)
+		if len(d) != 1 || d[0].Error != "" || len(d[0].Output) == 0 {
+			t.Errorf("%s: %+v; want one completed result", id, d)
+			continue
+		}
+		if got := x.rp.Stream(id); len(got) != len(d[0].Output) {
+			t.Errorf("%s: %d items streamed, %d in the result", id, len(got), len(d[0].Output))
+		}
+	}
+	if got := x.rp.Taken(); len(got) != 4 {
+		t.Errorf("taken %v; want no job taken after shutdown", got)
+	}
+}
+
+func TestHandlerShutdownFailsAfterDrainTimeout(t *testing.T) {
+	x := newHarness(t, sim.Options{}, HandlerOptions{MaxConcurrency: 2, DrainTimeout: 100 * time.Millisecond})
+	x.rp.Enqueue("hang-1", json.RawMessage(`{"prompt":"x","stream":true,"sampling_params":{"sim_fault":"hang"}}`))
+	x.rp.Enqueue("hang-2", json.RawMessage(`{"openai_input":{"messages":[{"role":"user","content":"x"}],"stream":true,"sim_fault":"hang"}}`))
+	x.start()
+	if err := x.rp.WaitTaken(waitCtx(t, 5*time.Second), 2); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 5*time.Second, "both engine requests", func() bool { return x.sim.Stats().Running == 2 })
+	start := time.Now()
+	if err := x.stop(); err != nil {
+		t.Fatalf("Run = %v; want nil", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Run took %v to return after a 100ms drain", d)
+	}
+	for _, id := range []string{"hang-1", "hang-2"} {
+		d := x.rp.Dones(id)
+		if len(d) != 1 || d[0].Error != "the worker is shutting down" || d[0].StopPod || !d[0].IsStream {
+			t.Errorf("%s: %+v; want one shutdown error", id, d)
+		}
+	}
+	if st := x.h.Stats(); st.Failed != 2 {
+		t.Errorf("stats = %+v; want 2 failed", st)
+	}
+}
+
+func TestHandlerAbort(t *testing.T) {
+	x := newHarness(t, sim.Options{}, HandlerOptions{MaxConcurrency: 2, DrainTimeout: time.Minute})
+	for i := range 3 {
+		x.rp.Enqueue(fmt.Sprint("hang-", i), json.RawMessage(`{"prompt":"x","sampling_params":{"sim_fault":"hang"}}`))
+	}
+	x.start()
+	if err := x.rp.WaitTaken(waitCtx(t, 5*time.Second), 2); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 5*time.Second, "both engine requests", func() bool { return x.sim.Stats().Running == 2 })
+	died := errors.New("the engine exited with code 1")
+	x.h.Abort(died)
+	err, werr := x.wait(10 * time.Second)
+	if werr != nil {
+		t.Fatal(werr)
+	}
+	if !errors.Is(err, died) {
+		t.Errorf("Run = %v; want an error wrapping %v", err, died)
+	}
+	for _, id := range []string{"hang-0", "hang-1"} {
+		d := x.rp.Dones(id)
+		if len(d) != 1 || d[0].Error != died.Error() || !d[0].StopPod {
+			t.Errorf("%s: %+v; want one error with stopPod", id, d)
+		}
+	}
+	if got := x.rp.Taken(); len(got) != 2 || x.rp.Queued() != 1 {
+		t.Errorf("taken %v; want no job taken after Abort", got)
+	}
+}

@@ -1,0 +1,196 @@
+package runpod
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+)
+
+// takenJob is one job as job-take hands it out.
+type takenJob struct {
+	id    string
+	input json.RawMessage
+}
+
+// takeLoop takes jobs while slots are free, until ctx ends. It never takes more
+// jobs than there are free slots, and waits while none is.
+func (h *Handler) takeLoop(ctx context.Context) {
+	failing := &backoff.ExponentialBackOff{
+		InitialInterval: h.t.takeErrMin, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: h.t.takeErrMax,
+	}
+	failing.Reset()
+	for {
+		n := h.acquireSlots(ctx)
+		if n == 0 {
+			return
+		}
+		jobs, pause, err := h.takeJobs(ctx, n)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			// Shutting down: the long poll was cut.
+		case err != nil:
+			pause = failing.NextBackOff()
+			h.o.Log.Warn().Err(err).Dur("retry_in", pause).Msg("job take failed")
+		default:
+			failing.Reset()
+		}
+		for i, tj := range jobs {
+			h.startJob(tj, i < n)
+		}
+		for range n - min(n, len(jobs)) {
+			<-h.slots
+		}
+		sleepCtx(ctx, pause)
+	}
+}
+
+// acquireSlots waits for one free slot, then takes every other free one. It
+// returns how many it holds: zero when ctx ended or Abort was called first.
+func (h *Handler) acquireSlots(ctx context.Context) int {
+	select {
+	case h.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	case <-h.abortCtx.Done():
+		return 0
+	}
+	if h.abortCtx.Err() != nil {
+		// Abort freed this slot by failing a job; ctx hears of it a moment later.
+		<-h.slots
+		return 0
+	}
+	n := 1
+	for n < cap(h.slots) {
+		select {
+		case h.slots <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+// takeURL is the single take, or the batch take when more than one slot is free.
+func (h *Handler) takeURL(n int) string {
+	inProgress := "0"
+	if len(h.InProgress()) > 0 {
+		inProgress = "1"
+	}
+	if n > 1 && h.takeBatch != "" {
+		return addQuery(h.takeBatch, "batch_size", strconv.Itoa(n), "job_in_progress", inProgress)
+	}
+	return addQuery(h.take, "job_in_progress", inProgress)
+}
+
+// takeJobs makes one (long-poll) take call for up to n jobs. pause is how long to
+// wait before the next call when RunPod asked for it (429) or had nothing (400).
+func (h *Handler) takeJobs(ctx context.Context, n int) (jobs []takenJob, pause time.Duration, err error) {
+	pollCtx, cancel := context.WithTimeout(ctx, h.t.longPoll)
+	defer cancel()
+	req, err := http.NewRequestWithContext(pollCtx, http.MethodGet, h.takeURL(n), nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("build job take: %w", err)
+	}
+	h.setHeaders(req)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, 0, nil // the long poll ran out: ask again
+		}
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNoContent:
+		return nil, 0, nil
+	case http.StatusBadRequest: // expected with FlashBoot: no job
+		h.o.Log.Debug().Msg("job take answered 400: no job")
+		return nil, h.t.takeBadRequest, nil
+	case http.StatusTooManyRequests:
+		pause, ok := retryAfter(resp.Header, time.Now(), h.t.retryAfterMax)
+		if !ok {
+			pause = h.t.tooMany
+		}
+		h.o.Log.Debug().Dur("retry_in", pause).Msg("job take answered 429")
+		return nil, pause, nil
+	}
+	if err := statusError("GET", resp, h.t.retryAfterMax); err != nil {
+		return nil, 0, err
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
+		h.o.Log.Debug().Str("content_type", resp.Header.Get("Content-Type")).Msg("job take answered no JSON: no job")
+		return nil, 0, nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read job take: %w", err)
+	}
+	jobs, err = parseTaken(body)
+	if err != nil {
+		h.o.Log.Error().Err(err).Msg("job take answered jobs that cannot be run")
+	}
+	return jobs, 0, nil
+}
+
+// parseTaken reads a job-take answer: an object is one job, an array many, an
+// empty body none. A job without an id cannot be reported and is skipped (and
+// named in the error); one without input runs and fails on it.
+func parseTaken(body []byte) ([]takenJob, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, nil
+	}
+	var raws []json.RawMessage
+	switch body[0] {
+	case '{':
+		raws = []json.RawMessage{body}
+	case '[':
+		if err := json.Unmarshal(body, &raws); err != nil {
+			return nil, fmt.Errorf("job take: invalid JSON: %w", err)
+		}
+	default:
+		return nil, errors.New("job take: the answer is neither a job nor a list of jobs")
+	}
+	var jobs []takenJob
+	var errs []error
+	for i, raw := range raws {
+		var j struct {
+			ID    json.RawMessage `json:"id"`
+			Input json.RawMessage `json:"input"`
+		}
+		if err := json.Unmarshal(raw, &j); err != nil {
+			errs = append(errs, fmt.Errorf("job take: job %d: %w", i, err))
+			continue
+		}
+		id, ok := takenJobID(j.ID)
+		if !ok {
+			errs = append(errs, fmt.Errorf("job take: job %d has no id", i))
+			continue
+		}
+		jobs = append(jobs, takenJob{id: id, input: j.Input})
+	}
+	return jobs, errors.Join(errs...)
+}
+
+// takenJobID reads a job id: a non-empty string, or a number as written.
+func takenJobID(raw json.RawMessage) (string, bool) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s, s != ""
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err == nil {
+		return n.String(), true
+	}
+	return "", false
+}

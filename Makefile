@@ -4,7 +4,7 @@ BIN       := bin/vllm-worker
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-FUZZTIME  ?= 5s
+FUZZTIME  ?= 4s
 DEMO_PORT ?= 8000
 
 .PHONY: help build test unit lint fuzz-short fuzz demo sdk-deps clean
@@ -30,7 +30,9 @@ lint: ## gofmt, go vet, staticcheck
 FUZZ_TARGETS := \
 	./openai:FuzzEventReader ./openai:FuzzPeek \
 	./batching:FuzzRechunker \
-	./config:FuzzLoad
+	./config:FuzzLoad \
+	./runpod:FuzzParseInput ./runpod:FuzzParseTaken \
+	./supervisor:FuzzLineReader ./sim:FuzzParse
 
 fuzz-short: ## run every fuzz target for FUZZTIME (default 5s)
 	@for t in $(FUZZ_TARGETS); do \
@@ -42,8 +44,9 @@ fuzz-short: ## run every fuzz target for FUZZTIME (default 5s)
 fuzz: ## run every fuzz target for 2 minutes
 	$(MAKE) fuzz-short FUZZTIME=2m
 
-sdk-deps: ## install the openai npm SDK used by the end-to-end tests
+sdk-deps: ## install the openai npm SDK used by the end-to-end tests and examples
 	cd tests/node && npm ci --no-audit --no-fund
+	cd examples/node && npm ci --no-audit --no-fund
 
 demo: build ## run the worker on the simulated engine at http://127.0.0.1:8000
 	@echo "vllm-worker demo: simulated engine, model 'demo-model', http://127.0.0.1:$(DEMO_PORT)"
@@ -58,6 +61,14 @@ demo: build ## run the worker on the simulated engine at http://127.0.0.1:8000
 	ENGINE=sim MODEL_NAME=demo-model HOST=127.0.0.1 PORT=$(DEMO_PORT) LOG_FORMAT=console \
 	  SIM_TTFT_MS=$${SIM_TTFT_MS:-150} SIM_ITL_MS=$${SIM_ITL_MS:-25} BASE_PATH=$${BASE_PATH:-/tmp/vllm-worker-demo} \
 	  ./$(BIN)
+
+# BENCH_FLAGS go to the bench program, e.g. -quick, or -perf /tmp/worker.perf.data
+# to record the worker under perf during its c=64 round (see docs/benchmarks.md).
+BENCH_FLAGS ?=
+.PHONY: bench
+bench: build ## measure the worker against direct and nginx, write docs/benchmarks.md, run the micro-benchmarks
+	$(GO) run ./bench -bin $(BIN) -out docs/benchmarks.md $(BENCH_FLAGS)
+	$(GO) test -run '^$$' -bench . -benchmem ./batching ./openai ./sim
 
 clean: ## remove build output
 	rm -rf bin

@@ -171,6 +171,10 @@ func (c *Config) EngineEnv(base []string) []string {
 	out := make([]string, 0, len(base)+1)
 	hasHome := false
 	for _, kv := range base {
+		name, _, _ := strings.Cut(kv, "=")
+		if isWorkerSecret(name) {
+			continue // the engine has no use for the worker's own keys
+		}
 		if v, ok := strings.CutPrefix(kv, "HF_HOME="); ok {
 			if strings.TrimSpace(v) == "" {
 				continue // empty counts as unset: ours replaces it
@@ -183,4 +187,15 @@ func (c *Config) EngineEnv(base []string) []string {
 		out = append(out, "HF_HOME="+path.Join(c.Model.BasePath, "huggingface-cache"))
 	}
 	return out
+}
+
+// isWorkerSecret names the worker's own keys, kept out of the engine's
+// environment. VLLM_API_KEY is among them: with it vLLM would demand a key the
+// worker does not send, and the engine listens on loopback only.
+func isWorkerSecret(name string) bool {
+	switch name {
+	case "API_KEY", "RUNPOD_AI_API_KEY", "VLLM_API_KEY":
+		return true
+	}
+	return false
 }

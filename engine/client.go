@@ -75,8 +75,11 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, reque
 	var req *http.Request
 	var err error
 	if body != nil {
-		// bytes.Reader gives the request a GetBody, so the transport may replay it
-		// on a fresh connection when a reused one failed before anything was written.
+		// bytes.Reader gives the request a GetBody, so the transport resends it on a
+		// fresh connection when a reused one failed before any byte was written.
+		// Nothing else is retried: a request the engine may have received could
+		// be generating already. The idle timeout below uvicorn's keep-alive keeps
+		// the worker off connections the engine is about to close.
 		req, err = http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	} else {
 		req, err = http.NewRequestWithContext(ctx, method, c.base+path, nil)
@@ -88,11 +91,6 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, reque
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	// Mark the request replayable without sending a header (a nil value is not
-	// written): the transport then retries it once on a fresh connection when a
-	// reused keep-alive connection fails before any byte of the answer, the race
-	// with uvicorn closing idle connections. Nothing else is retried.
-	req.Header["X-Idempotency-Key"] = nil
 	if requestID != "" {
 		req.Header.Set("X-Request-Id", requestID)
 	}

@@ -26,9 +26,7 @@ type Metrics struct {
 	events         prometheus.Counter       // SSE events relayed to HTTP clients
 	tokens         prometheus.Counter       // token deltas in native job items
 	batchUnits     *prometheus.HistogramVec // kind: sse|tokens|job_sse; units per flushed item
-	jobs           *prometheus.CounterVec   // source: api|handler; outcome
-	deliveryRetry  prometheus.Counter
-	deliveryFailed prometheus.Counter
+	jobs           *prometheus.CounterVec   // outcome
 	engineUp       prometheus.Gauge
 	engineRestarts prometheus.Counter
 }
@@ -66,14 +64,8 @@ func New() *Metrics {
 			Buckets: []float64{1, 2, 3, 5, 9, 15, 27, 40, 50, 75, 100},
 		}, []string{"kind"})).(*prometheus.HistogramVec),
 		jobs: f(prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vllm_worker_jobs_total", Help: "Finished RunPod jobs by source (api: /run and /runsync; handler: serverless) and outcome.",
-		}, []string{"source", "outcome"})).(*prometheus.CounterVec),
-		deliveryRetry: f(prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "vllm_worker_delivery_retries_total", Help: "Handler mode: retried POSTs and takes to RunPod.",
-		})).(prometheus.Counter),
-		deliveryFailed: f(prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "vllm_worker_delivery_failures_total", Help: "Handler mode: results or stream items that could not be delivered after all retries.",
-		})).(prometheus.Counter),
+			Name: "vllm_worker_jobs_total", Help: "Finished jobs of the local RunPod API (/run, /runsync) by outcome.",
+		}, []string{"outcome"})).(*prometheus.CounterVec),
 		engineUp: f(prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vllm_worker_engine_up", Help: "1 when the engine serves, 0 otherwise.",
 		})).(prometheus.Gauge),
@@ -128,25 +120,38 @@ func (m *Metrics) Batch(kind string, units int) {
 	}
 }
 
-// Job records a finished job (source api or handler; outcome its final status).
-func (m *Metrics) Job(source, outcome string) {
+// Job records a finished job of the local API by its final status.
+func (m *Metrics) Job(outcome string) {
 	if m != nil {
-		m.jobs.WithLabelValues(source, outcome).Inc()
+		m.jobs.WithLabelValues(outcome).Inc()
 	}
 }
 
-// DeliveryRetried counts a handler-mode request to RunPod that is tried again.
-func (m *Metrics) DeliveryRetried() {
-	if m != nil {
-		m.deliveryRetry.Inc()
-	}
+// HandlerCounters are handler mode's running totals.
+type HandlerCounters struct {
+	Completed, Failed, Cancelled      int64
+	DeliveryRetries, DeliveryFailures int64
 }
 
-// DeliveryFailed counts a result or stream item that could not be delivered.
-func (m *Metrics) DeliveryFailed() {
-	if m != nil {
-		m.deliveryFailed.Inc()
+// WatchHandler exports handler mode's counters, read from stats at scrape time:
+// vllm_worker_handler_jobs_total{outcome} and the delivery retries and failures.
+// Call it once.
+func (m *Metrics) WatchHandler(stats func() HandlerCounters) {
+	if m == nil {
+		return
 	}
+	counter := func(name, help string, labels prometheus.Labels, v func(HandlerCounters) int64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
+			func() float64 { return float64(v(stats())) }))
+	}
+	const jobsHelp = "Handler mode: finished serverless jobs by outcome (cancelled: stopped by RunPod, no result posted)."
+	counter("vllm_worker_handler_jobs_total", jobsHelp, prometheus.Labels{"outcome": "completed"}, func(c HandlerCounters) int64 { return c.Completed })
+	counter("vllm_worker_handler_jobs_total", jobsHelp, prometheus.Labels{"outcome": "failed"}, func(c HandlerCounters) int64 { return c.Failed })
+	counter("vllm_worker_handler_jobs_total", jobsHelp, prometheus.Labels{"outcome": "cancelled"}, func(c HandlerCounters) int64 { return c.Cancelled })
+	counter("vllm_worker_delivery_retries_total", "Handler mode: requests to RunPod (take, stream, done) tried again.", nil,
+		func(c HandlerCounters) int64 { return c.DeliveryRetries })
+	counter("vllm_worker_delivery_failures_total", "Handler mode: stream items and results that could not be delivered after every retry.", nil,
+		func(c HandlerCounters) int64 { return c.DeliveryFailures })
 }
 
 // EngineUp sets whether the engine serves.

@@ -35,13 +35,16 @@ func TestHandlerMergesEngineMetrics(t *testing.T) {
 	m := New()
 	m.Request("/v1/chat/completions", 200, 20*time.Millisecond)
 	m.Batch("sse", 3)
-	m.Job("api", "COMPLETED")
+	m.Job("COMPLETED")
+	m.WatchHandler(func() HandlerCounters { return HandlerCounters{Completed: 7, DeliveryFailures: 2} })
 	m.EngineUp(true)
 	body := scrape(t, m.Handler(func() string { return engine.URL }, engine.Client()))
 	for _, want := range []string{
 		`vllm_worker_requests_total{code="200",route="/v1/chat/completions"} 1`,
 		`vllm_worker_stream_events_total 3`,
-		`vllm_worker_jobs_total{outcome="COMPLETED",source="api"} 1`,
+		`vllm_worker_jobs_total{outcome="COMPLETED"} 1`,
+		`vllm_worker_handler_jobs_total{outcome="completed"} 7`,
+		`vllm_worker_delivery_failures_total 2`,
 		`vllm_worker_engine_up 1`,
 		`vllm:num_requests_running{engine="0",model_name="m"} 3`,
 		`go_goroutines`,
@@ -80,9 +83,8 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	m.Queued(1)
 	m.FirstEvent("/x", time.Second)
 	m.Batch("tokens", 5)
-	m.Job("handler", "FAILED")
-	m.DeliveryRetried()
-	m.DeliveryFailed()
+	m.Job("FAILED")
+	m.WatchHandler(nil)
 	m.EngineUp(false)
 	m.EngineRestarted()
 }

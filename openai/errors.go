@@ -114,7 +114,7 @@ func NormalizeError(status int, body []byte) []byte {
 		if m := root.Get("message"); m.Type == gjson.String {
 			return (&Error{Status: status, Message: m.Str, Type: root.Get("type").Str, Param: root.Get("param").Str}).JSON()
 		}
-		if d := root.Get("detail"); d.Exists() {
+		if d := root.Get("detail"); d.Exists() && d.Type != gjson.Null {
 			msg := d.Str
 			if d.Type != gjson.String {
 				msg = d.Raw

@@ -112,6 +112,7 @@ func (r *Runner) runNative(ctx context.Context, requestID string, in *Input, pol
 			}
 		}
 		output += int64(len(units))
+		r.Metrics.Batch("tokens", len(units))
 		item.Usage = nativeUsage{Input: promptTokens.Load(), Output: output}
 		b, err := json.Marshal(item)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vllm-worker/vllm-worker/batching"
 	"github.com/vllm-worker/vllm-worker/engine"
+	"github.com/vllm-worker/vllm-worker/metrics"
 	"github.com/vllm-worker/vllm-worker/openai"
 )
 
@@ -24,6 +25,8 @@ type Runner struct {
 	// RawOpenAI makes streamed OpenAI items strings of whole SSE events
 	// (RAW_OPENAI_OUTPUT=1) instead of lists of parsed chunks.
 	RawOpenAI bool
+	// Metrics records the size of every streamed item; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Emit receives the job's output items in order, as they are produced. The item
@@ -158,6 +161,7 @@ func (r *Runner) runOpenAI(ctx context.Context, requestID string, in *Input, pol
 // relayEvents turns an engine SSE stream into items of whole events.
 func (r *Runner) relayEvents(ctx context.Context, body io.Reader, policy batching.Policy, c *collector) error {
 	flush := func(units []batching.Unit) error {
+		r.Metrics.Batch("job_sse", len(units))
 		if r.RawOpenAI {
 			var sb strings.Builder
 			for _, u := range units {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/vllm-worker/vllm-worker/metrics"
 )
 
 // ErrStoreFull is returned by Submit when the store holds MaxJobs unfinished or
@@ -35,6 +37,8 @@ type StoreOptions struct {
 	Ready <-chan struct{}
 	// Webhook delivers final results to a job's webhook URL; nil disables webhooks.
 	Webhook func(ctx context.Context, url string, result Snapshot) error
+	// Metrics counts finished jobs by status; nil records nothing.
+	Metrics *metrics.Metrics
 	Log     zerolog.Logger
 }
 
@@ -220,6 +224,7 @@ func (s *Store) finish(j *job, st Status, msg string) {
 		s.counts.Failed++
 	}
 	j.status, j.err, j.finished = st, msg, time.Now()
+	s.o.Metrics.Job(string(st))
 	s.finished = append(s.finished, j)
 	j.notify()
 	close(j.done)
@@ -230,7 +235,8 @@ func (s *Store) finish(j *job, st Status, msg string) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			// s.base, so that a Close whose grace ran out does not wait for retries.
+			ctx, cancel := context.WithTimeout(s.base, time.Minute)
 			defer cancel()
 			if err := s.o.Webhook(ctx, j.webhook, snap); err != nil {
 				s.o.Log.Error().Err(err).Str("job_id", j.id).Msg("webhook delivery failed")

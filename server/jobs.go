@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -117,6 +118,10 @@ func submit(d *Deps, w http.ResponseWriter, r *http.Request) (string, bool) {
 		openai.WriteError(w, apiErr)
 		return "", false
 	}
+	if !utf8.Valid(body) {
+		openai.WriteError(w, openai.NewError(http.StatusBadRequest, "request body is not valid UTF-8"))
+		return "", false
+	}
 	var req runpod.Request
 	if err := json.Unmarshal(body, &req); err != nil {
 		openai.WriteError(w, openai.NewError(http.StatusBadRequest,
@@ -125,6 +130,11 @@ func submit(d *Deps, w http.ResponseWriter, r *http.Request) (string, bool) {
 	}
 	if len(req.Input) == 0 || string(req.Input) == "null" {
 		openai.WriteError(w, openai.NewError(http.StatusBadRequest, `the body has no "input"`).WithParam("input"))
+		return "", false
+	}
+	if p := req.Policy; p != nil && (p.ExecutionTimeout < 0 || p.TTL < 0) {
+		openai.WriteError(w, openai.NewError(http.StatusBadRequest,
+			"policy.executionTimeout and policy.ttl are milliseconds and must not be negative").WithParam("policy"))
 		return "", false
 	}
 	id, err := d.Jobs.Submit(req)

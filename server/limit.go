@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync/atomic"
 
+	"github.com/vllm-worker/vllm-worker/metrics"
 	"github.com/vllm-worker/vllm-worker/openai"
 )
 
@@ -12,6 +13,7 @@ import (
 // request waits in a bounded queue; beyond the queue it is refused at once with
 // 429 and Retry-After, so overload never turns into unbounded goroutines.
 type limiter struct {
+	metrics  *metrics.Metrics
 	slots    chan struct{}
 	maxQueue int64
 	waiting  atomic.Int64
@@ -19,11 +21,11 @@ type limiter struct {
 
 // newLimiter returns a limiter of n slots and a queue of maxQueue; n <= 0
 // means no limit (nil).
-func newLimiter(n, maxQueue int) *limiter {
+func newLimiter(n, maxQueue int, m *metrics.Metrics) *limiter {
 	if n <= 0 {
 		return nil
 	}
-	return &limiter{slots: make(chan struct{}, n), maxQueue: int64(maxQueue)}
+	return &limiter{slots: make(chan struct{}, n), maxQueue: int64(maxQueue), metrics: m}
 }
 
 // InFlight and Waiting are the limiter's gauges.
@@ -31,32 +33,44 @@ func (l *limiter) InFlight() int { return len(l.slots) }
 
 func (l *limiter) Waiting() int { return int(l.waiting.Load()) }
 
-// limit is the middleware. A client that leaves while queued gives up its place.
-func (l *limiter) limit(next http.Handler) http.Handler {
+// acquire takes a slot for r, waiting in the queue when all are taken. It is
+// called after the request body was read: only then does net/http notice a
+// client that leaves, so a client that gives up while queued frees its place at
+// once. On refusal it has written the 429; release must be called after a
+// success. A nil limiter admits everything.
+func (l *limiter) acquire(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
 	if l == nil {
-		return next
+		return func() {}, true
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case l.slots <- struct{}{}:
-		default:
-			if l.waiting.Add(1) > l.maxQueue {
-				l.waiting.Add(-1)
-				w.Header().Set("Retry-After", "1")
-				openai.WriteError(w, openai.NewError(http.StatusTooManyRequests,
-					"the worker is at capacity ("+strconv.Itoa(cap(l.slots))+" requests in flight and "+
-						strconv.FormatInt(l.maxQueue, 10)+" queued); retry later"))
-				return
-			}
-			select {
-			case l.slots <- struct{}{}:
-				l.waiting.Add(-1)
-			case <-r.Context().Done():
-				l.waiting.Add(-1)
-				return
-			}
-		}
-		defer func() { <-l.slots }()
-		next.ServeHTTP(w, r)
-	})
+	select {
+	case l.slots <- struct{}{}:
+		l.metrics.InFlight(1)
+		return l.release, true
+	default:
+	}
+	if l.waiting.Add(1) > l.maxQueue {
+		l.waiting.Add(-1)
+		w.Header().Set("Retry-After", "1")
+		openai.WriteError(w, openai.NewError(http.StatusTooManyRequests,
+			"the worker is at capacity ("+strconv.Itoa(cap(l.slots))+" requests in flight and "+
+				strconv.FormatInt(l.maxQueue, 10)+" queued); retry later"))
+		return nil, false
+	}
+	l.metrics.Queued(1)
+	defer func() {
+		l.waiting.Add(-1)
+		l.metrics.Queued(-1)
+	}()
+	select {
+	case l.slots <- struct{}{}:
+		l.metrics.InFlight(1)
+		return l.release, true
+	case <-r.Context().Done():
+		return nil, false // the client left; nobody to answer
+	}
+}
+
+func (l *limiter) release() {
+	<-l.slots
+	l.metrics.InFlight(-1)
 }

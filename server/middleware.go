@@ -12,8 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/vllm-worker/vllm-worker/metrics"
 	"github.com/vllm-worker/vllm-worker/openai"
 )
 
@@ -47,14 +49,31 @@ func requestID(next http.Handler) http.Handler {
 			id = ids.next()
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		info := &requestInfo{id: id, start: time.Now()}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, info)))
 	})
+}
+
+// requestInfo is what the middleware knows of a request.
+type requestInfo struct {
+	id    string
+	start time.Time
+}
+
+// requestStart is when the request reached the worker.
+func requestStart(ctx context.Context) time.Time {
+	if info, ok := ctx.Value(requestIDKey).(*requestInfo); ok {
+		return info.start
+	}
+	return time.Now()
 }
 
 // RequestID returns the request id stored by the middleware.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	if info, ok := ctx.Value(requestIDKey).(*requestInfo); ok {
+		return info.id
+	}
+	return ""
 }
 
 // statusWriter records the status and size of a response. It keeps Flush and
@@ -90,7 +109,8 @@ func (s *statusWriter) Flush() {
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // accessLog writes one line per request, carrying its id.
-func accessLog(log zerolog.Logger) func(http.Handler) http.Handler {
+// It also counts the request in the metrics, by route pattern.
+func accessLog(log zerolog.Logger, m *metrics.Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -99,6 +119,8 @@ func accessLog(log zerolog.Logger) func(http.Handler) http.Handler {
 			if sw.status == 0 {
 				sw.status = http.StatusOK
 			}
+			elapsed := time.Since(start)
+			m.Request(routeLabel(r), sw.status, elapsed)
 			level := zerolog.InfoLevel
 			switch {
 			case sw.status >= 500:
@@ -114,10 +136,24 @@ func accessLog(log zerolog.Logger) func(http.Handler) http.Handler {
 				Str("path", r.URL.Path).
 				Int("status", sw.status).
 				Int64("bytes", sw.bytes).
-				Dur("duration", time.Since(start)).
+				Dur("duration", elapsed).
 				Msg("request")
 		})
 	}
+}
+
+// routeLabel is the request's route pattern, without the /v2/{endpoint_id}
+// prefix: a bounded set of values for metric labels.
+func routeLabel(r *http.Request) string {
+	rc := chi.RouteContext(r.Context())
+	if rc == nil {
+		return "unmatched"
+	}
+	p := strings.TrimPrefix(rc.RoutePattern(), "/v2/{endpoint_id}")
+	if p == "" {
+		return "unmatched"
+	}
+	return p
 }
 
 // recoverer turns a panic into a 500 envelope; the stack goes to the log, never
@@ -133,6 +169,9 @@ func recoverer(log zerolog.Logger) func(http.Handler) http.Handler {
 					}
 					log.Error().Str("request_id", RequestID(r.Context())).
 						Interface("panic", v).Bytes("stack", debug.Stack()).Msg("handler panicked")
+					if sw, ok := w.(*statusWriter); ok && sw.status != 0 {
+						panic(http.ErrAbortHandler) // the answer has begun: cut it, never append to it
+					}
 					openai.WriteError(w, openai.NewError(http.StatusInternalServerError, "internal error"))
 				}
 			}()

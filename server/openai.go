@@ -30,6 +30,11 @@ func handleGenerate(d *Deps, enginePath string) http.HandlerFunc {
 			openai.WriteError(w, unknownModel(fields.Model))
 			return
 		}
+		release, ok := d.limit.acquire(w, r)
+		if !ok {
+			return
+		}
+		defer release()
 		forward(d, w, r, http.MethodPost, enginePath, body)
 	}
 }
@@ -55,10 +60,13 @@ func handlePassthrough(d *Deps) http.HandlerFunc {
 		if !ready(d, w) {
 			return
 		}
-		path := r.URL.Path
-		if i := strings.Index(path, "/v1/"); i >= 0 {
-			path = path[i:] // drop /v2/{endpoint_id} and /openai
+		// The escaped path, so that an escaped ? or / reaches the engine as sent; the
+		// prefixes are cut by position, as an endpoint id may itself be "v1".
+		path := r.URL.EscapedPath()
+		if rest, ok := strings.CutPrefix(path, "/v2/"); ok {
+			path = rest[strings.IndexByte(rest, '/'):] // drop /v2/{endpoint_id}
 		}
+		path = strings.TrimPrefix(path, "/openai")
 		if r.URL.RawQuery != "" {
 			path += "?" + r.URL.RawQuery
 		}
@@ -71,6 +79,11 @@ func handlePassthrough(d *Deps) http.HandlerFunc {
 				return
 			}
 		}
+		release, ok := d.limit.acquire(w, r)
+		if !ok {
+			return
+		}
+		defer release()
 		forward(d, w, r, r.Method, path, body)
 	}
 }

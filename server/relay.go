@@ -81,7 +81,13 @@ func relayStream(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Res
 	events.Reset(body)
 	defer eventReaders.Put(events)
 
+	route, first := routeLabel(r), true
 	batch := batching.New(d.Batch, func(units []batching.Unit) error {
+		if first {
+			first = false
+			d.Metrics.FirstEvent(route, time.Since(requestStart(ctx)))
+		}
+		d.Metrics.Batch("sse", len(units))
 		for _, u := range units {
 			if _, err := w.Write(u.Data); err != nil {
 				return err

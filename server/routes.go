@@ -12,27 +12,26 @@ import (
 // root and under /v2/{endpoint_id}/, the shape of RunPod's public API.
 func New(d Deps) http.Handler {
 	r := chi.NewRouter()
-	r.Use(requestID, accessLog(d.Log), recoverer(d.Log))
+	r.Use(requestID, accessLog(d.Log, d.Metrics), recoverer(d.Log))
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed)
 
 	r.Get("/health", handleHealth(&d))
 	r.Get("/ping", handlePing(&d))
 
-	lim := newLimiter(d.MaxConcurrency, d.MaxQueue)
+	d.limit = newLimiter(d.MaxConcurrency, d.MaxQueue, d.Metrics)
+	scrape := d.Metrics.Handler(d.Engine.BaseURL, &http.Client{Transport: &http.Transport{Proxy: nil}})
 	api := func(r chi.Router) {
 		r.Use(requireKey(d.APIKey))
+		r.Post("/openai/v1/chat/completions", handleGenerate(&d, "/v1/chat/completions"))
+		r.Post("/openai/v1/completions", handleGenerate(&d, "/v1/completions"))
 		r.Get("/openai/v1/models", handleModels(&d))
+		r.HandleFunc("/openai/v1/*", handlePassthrough(&d))
+		r.Post("/v1/chat/completions", handleGenerate(&d, "/v1/chat/completions"))
+		r.Post("/v1/completions", handleGenerate(&d, "/v1/completions"))
 		r.Get("/v1/models", handleModels(&d))
-		r.Group(func(r chi.Router) {
-			r.Use(lim.limit)
-			r.Post("/openai/v1/chat/completions", handleGenerate(&d, "/v1/chat/completions"))
-			r.Post("/openai/v1/completions", handleGenerate(&d, "/v1/completions"))
-			r.HandleFunc("/openai/v1/*", handlePassthrough(&d))
-			r.Post("/v1/chat/completions", handleGenerate(&d, "/v1/chat/completions"))
-			r.Post("/v1/completions", handleGenerate(&d, "/v1/completions"))
-			r.HandleFunc("/v1/*", handlePassthrough(&d))
-		})
+		r.HandleFunc("/v1/*", handlePassthrough(&d))
+		r.Method(http.MethodGet, "/metrics", scrape)
 
 		r.Post("/run", handleRun(&d))
 		r.Post("/runsync", handleRunSync(&d))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vllm-worker/vllm-worker/batching"
 	"github.com/vllm-worker/vllm-worker/engine"
+	"github.com/vllm-worker/vllm-worker/metrics"
 )
 
 // State is the worker's life-cycle state as /health and /ping report it.
@@ -61,6 +62,12 @@ type Deps struct {
 	// StreamIdleTimeout ends a relayed stream the engine stopped feeding; zero
 	// means none.
 	StreamIdleTimeout time.Duration
+
+	// Metrics records requests, streams and the queue; nil records nothing.
+	// /metrics serves it, with the engine's vllm: series appended.
+	Metrics *metrics.Metrics
+
+	limit *limiter // built by New from MaxConcurrency and MaxQueue
 }
 
 func (d *Deps) maxBody() int64 {

@@ -32,6 +32,8 @@ type engineManager struct {
 	onDown  func(err error)
 	// onStarting receives each new engine's start-up phase source.
 	onStarting func(phase func() (string, time.Time))
+	// onRestart runs before each restart after a failure.
+	onRestart func()
 
 	mu       sync.Mutex
 	current  *supervisor.Engine
@@ -82,6 +84,9 @@ func (m *engineManager) run(ctx context.Context) error {
 			return nil
 		}
 		backoff = min(2*backoff, restartBackoffMax)
+		if m.onRestart != nil {
+			m.onRestart()
+		}
 	}
 }
 
@@ -123,6 +128,7 @@ func (m *engineManager) runOnce(ctx context.Context, attempt int) error {
 		return fmt.Errorf("engine start-up: %w", err)
 	}
 	m.onReady()
+	m.watch(eng.Exited())
 	<-eng.Exited()
 	if err := eng.Err(); err != nil {
 		return fmt.Errorf("engine died: %w", err)
@@ -144,9 +150,60 @@ func (m *engineManager) runExternal(ctx context.Context) error {
 		return fmt.Errorf("external engine: %w", err)
 	}
 	m.onReady()
-	select {
-	case <-m.stopped:
-	case <-ctx.Done():
+	m.watch(ctx.Done())
+	return nil
+}
+
+// Health watching of a serving engine: vLLM's /health turns 503 as soon as its
+// engine core dies, seconds before the process exits, and an external engine has
+// no process to watch at all.
+const (
+	healthWatchInterval = time.Second
+	healthWatchFailures = 2 // consecutive failed checks before the engine counts as down
+)
+
+// watch checks the engine's /health until done is closed or stop is called. The
+// engine counts as down after healthWatchFailures failed checks, and as ready
+// again after one good check.
+func (m *engineManager) watch(done <-chan struct{}) {
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	defer client.CloseIdleConnections()
+	tick := time.NewTicker(healthWatchInterval)
+	defer tick.Stop()
+	fails, down := 0, false
+	for {
+		select {
+		case <-done:
+			return
+		case <-m.stopped:
+			return
+		case <-tick.C:
+		}
+		err := probeHealth(client, m.url+"/health")
+		switch {
+		case err == nil && down:
+			fails, down = 0, false
+			m.log.Info().Msg("the engine's /health answers again")
+			m.onReady()
+		case err == nil:
+			fails = 0
+		case !down:
+			if fails++; fails >= healthWatchFailures {
+				down = true
+				m.onDown(fmt.Errorf("the engine's /health is failing: %w", err))
+			}
+		}
+	}
+}
+
+func probeHealth(client *http.Client, url string) error {
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return nil
 }
@@ -169,5 +226,27 @@ func (m *engineManager) stop() {
 		if err := eng.Stop(context.Background()); err != nil {
 			m.log.Warn().Err(err).Msg("engine stop")
 		}
+	}
+}
+
+// exitedWithin reports the current engine's exit if it exits within timeout
+// (nil when it is alive, or when there is no child: ENGINE_URL).
+func (m *engineManager) exitedWithin(timeout time.Duration) error {
+	m.mu.Lock()
+	eng := m.current
+	m.mu.Unlock()
+	if eng == nil {
+		return nil
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-eng.Exited():
+		if err := eng.Err(); err != nil {
+			return err
+		}
+		return errors.New("the engine exited")
+	case <-t.C:
+		return nil
 	}
 }

@@ -11,10 +11,13 @@ import (
 )
 
 const usage = `usage: vllm-worker [serve | sim | config [--json] | version | help]
+       vllm-worker --test_input '<job json>' | @file.json   (bare: ./test_input.json)
 
-  serve    (default) start the engine and serve the OpenAI and RunPod APIs
-  sim      run the simulated vLLM engine alone (--host, --port, --model, ...)
-  config   print the effective configuration and the exact engine command line
+  serve        (default) start the engine and serve the OpenAI and RunPod APIs;
+               with RUNPOD_WEBHOOK_GET_JOB set, also RunPod's serverless job loop
+  sim          run the simulated vLLM engine alone (--host, --port, --model, ...)
+  config       print the effective configuration and the exact engine command line
+  --test_input run one job locally against the engine, print its items and result
 
 Configuration comes from the environment; see docs/configuration.md.`
 
@@ -42,6 +45,9 @@ func exitCode(err error) int {
 
 // run is the whole program; main only wires the process to it, and tests call it.
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	if value, ok := testInputArg(args); ok {
+		return runTestInput(ctx, value, environ, stdout, stderr)
+	}
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]

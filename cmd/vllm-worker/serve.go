@@ -17,6 +17,7 @@ import (
 	"github.com/vllm-worker/vllm-worker/batching"
 	"github.com/vllm-worker/vllm-worker/config"
 	"github.com/vllm-worker/vllm-worker/engine"
+	"github.com/vllm-worker/vllm-worker/metrics"
 	"github.com/vllm-worker/vllm-worker/runpod"
 	"github.com/vllm-worker/vllm-worker/server"
 )
@@ -75,20 +76,36 @@ func (w *worker) serve(ctx context.Context) error {
 	client := engine.New(engine.Options{BaseURL: engineURL, FirstByteTimeout: firstByte})
 	models := engine.NewModels(client, cfg.ServedModelNames())
 	life := newLifecycle(engineURL)
-	runner := &runpod.Runner{Engine: client, Models: models, Batch: w.batchPolicy(), RawOpenAI: cfg.OpenAI.RawOutput}
+	m := metrics.New()
+	runner := &runpod.Runner{Engine: client, Models: models, Batch: w.batchPolicy(), RawOpenAI: cfg.OpenAI.RawOutput, Metrics: m}
 	engineReady := make(chan struct{})
 	jobs := runpod.NewStore(runpod.StoreOptions{
 		Runner:         runner,
 		MaxConcurrency: cfg.Worker.MaxConcurrency,
 		Ready:          engineReady,
 		Webhook:        runpod.Webhook(&http.Client{}),
+		Metrics:        m,
 		Log:            w.log,
 	})
+	mgr := newEngineManager(cfg, w.environ, enginePort, engineURL, w.log)
+	var handler *runpod.Handler
+	if cfg.RunPod.WebhookGetJob != "" {
+		jobRunner := &deathAwareRunner{Runner: runner, engine: mgr}
+		if handler, err = w.newHandler(jobRunner); err != nil {
+			return err
+		}
+		jobRunner.abort = handler.Abort
+		m.WatchHandler(func() metrics.HandlerCounters {
+			st := handler.Stats()
+			return metrics.HandlerCounters{Completed: st.Completed, Failed: st.Failed, Cancelled: st.Cancelled,
+				DeliveryRetries: st.DeliveryRetries, DeliveryFailures: st.DeliveryFailures}
+		})
+	}
 	deps := server.Deps{
 		Engine:            client,
 		Models:            models,
 		Status:            life,
-		Jobs:              jobs,
+		Jobs:              jobCounts{Store: jobs, handler: handler},
 		Log:               w.log,
 		Batch:             w.batchPolicy(),
 		MaxRequestBytes:   cfg.Worker.MaxRequestBytes,
@@ -96,6 +113,7 @@ func (w *worker) serve(ctx context.Context) error {
 		MaxConcurrency:    cfg.Worker.MaxConcurrency,
 		MaxQueue:          cfg.Worker.MaxQueue,
 		StreamIdleTimeout: cfg.Worker.StreamIdleTimeout,
+		Metrics:           m,
 	}
 	servers, serveErr, err := w.listen(deps)
 	if err != nil {
@@ -116,8 +134,12 @@ func (w *worker) serve(ctx context.Context) error {
 		wg.Wait()
 	}
 
+	// Handler mode starts taking jobs once the engine first serves, and runs until
+	// the drain: its context is not the signal's, so that SIGTERM drains it first.
+	handlerCtx, stopHandler := context.WithCancel(context.Background())
+	defer stopHandler()
+	handlerDone := make(chan error, 1)
 	var readyOnce sync.Once
-	mgr := newEngineManager(cfg, w.environ, enginePort, engineURL, w.log)
 	mgr.onStarting = func(phase func() (string, time.Time)) {
 		life.setPhaseSource(phase)
 		life.set(server.StateStarting, "")
@@ -128,20 +150,46 @@ func (w *worker) serve(ctx context.Context) error {
 			w.log.Warn().Err(err).Msg("could not list the engine's models; using the configured names")
 		}
 		life.set(server.StateReady, "")
-		readyOnce.Do(func() { close(engineReady) })
+		m.EngineUp(true)
+		readyOnce.Do(func() {
+			close(engineReady)
+			if handler != nil {
+				go func() { handlerDone <- handler.Run(handlerCtx) }()
+			}
+		})
 		w.log.Info().Strs("models", models.IDs()).Str("engine", engineURL).Msg("ready")
 	}
 	mgr.onDown = func(err error) {
+		m.EngineUp(false)
 		life.set(server.StateUnhealthy, "the engine is down")
 		w.log.Error().Err(err).Msg("engine down")
 	}
+	mgr.onRestart = m.EngineRestarted
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- mgr.run(ctx) }()
 
 	select {
+	case err := <-handlerDone: // aborted: a CUDA error, or the engine died under a job
+		if err == nil {
+			err = errors.New("handler mode stopped unexpectedly")
+		}
+		w.log.Error().Err(err).Msg("handler mode aborted; exiting so the platform replaces this worker")
+		life.set(server.StateUnhealthy, "aborted")
+		stopHTTP(2 * time.Second)
+		mgr.stop()
+		<-engineDone
+		return err
 	case <-ctx.Done():
 		life.set(server.StateDraining, "shutting down")
 		w.log.Info().Dur("grace", cfg.Worker.ShutdownGrace).Msg("shutting down: draining requests in flight")
+		if handler != nil {
+			stopHandler() // stop taking jobs; those in flight finish and are delivered
+			if started(engineReady) {
+				if err := <-handlerDone; err != nil {
+					w.log.Error().Err(err).Msg("handler mode")
+				}
+			}
+		}
 		stopHTTP(cfg.Worker.ShutdownGrace)
 		mgr.stop()
 		<-engineDone
@@ -153,6 +201,10 @@ func (w *worker) serve(ctx context.Context) error {
 			return nil
 		}
 		w.log.Error().Err(err).Msg("engine died; exiting so the platform replaces this worker")
+		if handler != nil && started(engineReady) {
+			handler.Abort(err) // running jobs fail with stopPod; results delivered
+			<-handlerDone
+		}
 		stopHTTP(2 * time.Second)
 		mgr.stop()
 		return err
@@ -203,4 +255,57 @@ func (w *worker) listen(deps server.Deps) ([]*http.Server, <-chan error, error) 
 		w.log.Info().Str("addr", ln.Addr().String()).Str("listener", t.name).Msg("listening")
 	}
 	return servers, errs, nil
+}
+
+// started reports whether a once-closed channel is closed.
+func started(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// newHandler builds RunPod's serverless job loop from the RUNPOD_* variables.
+func (w *worker) newHandler(runner *deathAwareRunner) (*runpod.Handler, error) {
+	rp := w.cfg.RunPod
+	h, err := runpod.NewHandler(runpod.HandlerOptions{
+		Runner:         runner,
+		TakeURL:        rp.WebhookGetJob,
+		DoneURL:        rp.WebhookPostOutput,
+		StreamURL:      rp.WebhookPostStream,
+		PingURL:        rp.WebhookPing,
+		APIKey:         rp.APIKey,
+		WorkerID:       rp.PodID,
+		PingInterval:   rp.PingInterval,
+		MaxConcurrency: w.cfg.Worker.MaxConcurrency,
+		DrainTimeout:   w.cfg.Worker.ShutdownGrace,
+		Version:        version,
+		Log:            w.log,
+	})
+	if err != nil {
+		return nil, &exitError{code: 2, msg: "handler mode: " + err.Error()}
+	}
+	return h, nil
+}
+
+// jobCounts reports /health's job counters: the local job store's and, in
+// handler mode, the serverless loop's.
+type jobCounts struct {
+	*runpod.Store
+	handler *runpod.Handler
+}
+
+func (j jobCounts) Counts() runpod.Counts {
+	c := j.Store.Counts()
+	if j.handler != nil {
+		h := j.handler.Counts()
+		c.Completed += h.Completed
+		c.Failed += h.Failed
+		c.InProgress += h.InProgress
+		c.InQueue += h.InQueue
+		c.Retried += h.Retried
+	}
+	return c
 }

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The examples of examples/ run against a worker on the simulated engine, so that they stay
+// true. The Python one needs pip, which CI does not have; it is kept small instead.
+
+// needTool finds a program for an example test: missing, the test fails in CI and is
+// skipped elsewhere.
+func needTool(t *testing.T, name, hint string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI needs %s (%s): %v", name, hint, err)
+		}
+		t.Skipf("%s is missing (%s): %v", name, hint, err)
+	}
+	return p
+}
+
+func runExample(t *testing.T, dir string, env []string, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestExampleNode runs examples/node/chat.mjs with the openai npm SDK that `npm ci` installs
+// in examples/node.
+func TestExampleNode(t *testing.T) {
+	dir, err := filepath.Abs("../../examples/node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := needTool(t, "node", "Node 20 or later")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai", "package.json")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI needs the openai SDK of the example (cd examples/node && npm ci): %v", err)
+		}
+		t.Skipf("the openai SDK of the example is missing (cd examples/node && npm ci): %v", err)
+	}
+	w := startWorker(t)
+	out := runExample(t, dir, []string{"VLLM_WORKER_BASE_URL=" + w.URL + "/openai/v1", "VLLM_WORKER_MODEL="}, node, "chat.mjs")
+	for _, want := range []string{"models: " + testModel, "finish_reason: length"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("chat.mjs printed no %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestExampleCurl runs examples/curl/examples.sh, which checks every answer itself.
+func TestExampleCurl(t *testing.T) {
+	bash := needTool(t, "bash", "the shell of the curl examples")
+	needTool(t, "curl", "the curl examples")
+	script, err := filepath.Abs("../../examples/curl/examples.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := startWorker(t)
+	out := runExample(t, t.TempDir(), []string{"VLLM_WORKER_URL=" + w.URL, "VLLM_WORKER_API_KEY=", "VLLM_WORKER_MODEL="}, bash, script)
+	if !strings.Contains(out, "all examples passed") {
+		t.Errorf("examples.sh did not finish:\n%s", out)
+	}
+}
+
+// TestExampleCurlAPIKey runs the curl examples against a worker with API_KEY, and checks
+// that they fail without the key.
+func TestExampleCurlAPIKey(t *testing.T) {
+	bash := needTool(t, "bash", "the shell of the curl examples")
+	needTool(t, "curl", "the curl examples")
+	script, err := filepath.Abs("../../examples/curl/examples.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := startWorker(t, "API_KEY=example-key")
+	runExample(t, t.TempDir(), []string{"VLLM_WORKER_URL=" + w.URL, "VLLM_WORKER_API_KEY=example-key", "VLLM_WORKER_MODEL="}, bash, script)
+
+	cmd := exec.Command(bash, script)
+	cmd.Env = append(os.Environ(), "VLLM_WORKER_URL="+w.URL, "VLLM_WORKER_API_KEY=", "VLLM_WORKER_MODEL=")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "HTTP 401") {
+		t.Errorf("without the key examples.sh should stop on a 401; err %v, output:\n%s", err, out)
+	}
+}

@@ -72,6 +72,7 @@ type Engine struct {
 	URL            string        // ENGINE_URL: an already-running OpenAI server (no child); "" = run one. No trailing slash.
 	ExtraArgs      []string      // VLLM_EXTRA_ARGS, shell-split; appended last so they win
 	StartupTimeout time.Duration // VLLM_STARTUP_TIMEOUT seconds, default 1200
+	StallTimeout   time.Duration // ENGINE_STALL_TIMEOUT seconds, default 300: report a start-up with no output and no readiness; 0 = off
 	Restart        string        // ENGINE_RESTART: RestartNever (default) or RestartOnFailure
 	// ShutdownTimeout is vLLM's --shutdown-timeout (SHUTDOWN_TIMEOUT, whole seconds): how long the
 	// engine drains in-flight requests on SIGTERM. 0 = not set (vLLM aborts them at once).

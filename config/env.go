@@ -32,6 +32,7 @@ type rawEnv struct {
 	EngineURL            string `env:"ENGINE_URL"`
 	ExtraArgs            string `env:"VLLM_EXTRA_ARGS"`
 	StartupTimeout       string `env:"VLLM_STARTUP_TIMEOUT" envDefault:"1200"`
+	StallTimeout         string `env:"ENGINE_STALL_TIMEOUT" envDefault:"300"`
 	Restart              string `env:"ENGINE_RESTART" envDefault:"never"`
 	ShutdownTimeout      string `env:"SHUTDOWN_TIMEOUT"`
 	TensorParallelSize   string `env:"TENSOR_PARALLEL_SIZE"`

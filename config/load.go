@@ -84,6 +84,7 @@ func (k *checker) engine(r *rawEnv) Engine {
 	e := Engine{
 		Kind:                      k.oneOf("ENGINE", r.Engine, KindVLLM, KindSim),
 		StartupTimeout:            k.seconds("VLLM_STARTUP_TIMEOUT", r.StartupTimeout, true),
+		StallTimeout:              k.seconds("ENGINE_STALL_TIMEOUT", r.StallTimeout, false),
 		Restart:                   k.oneOf("ENGINE_RESTART", r.Restart, RestartNever, RestartOnFailure),
 		TensorParallelSize:        k.optInteger("TENSOR_PARALLEL_SIZE", r.TensorParallelSize, 1),
 		PipelineParallelSize:      k.optInteger("PIPELINE_PARALLEL_SIZE", r.PipelineParallelSize, 1),

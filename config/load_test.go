@@ -15,7 +15,7 @@ func TestLoadDefaults(t *testing.T) {
 	got := mustLoad(t, "MODEL_NAME=m", "PATH=/usr/bin")
 	want := &Config{
 		Model: Model{Name: "m", BasePath: "/runpod-volume"},
-		Engine: Engine{Kind: KindVLLM, StartupTimeout: 1200 * time.Second, Restart: RestartNever,
+		Engine: Engine{Kind: KindVLLM, StartupTimeout: 1200 * time.Second, StallTimeout: 5 * time.Minute, Restart: RestartNever,
 			GPUMemoryUtilization: 0.98, DisableLogStats: true},
 		Streaming: Streaming{BatchSize: 50, MinBatchSize: 1, GrowthFactor: 3, MaxWait: 50 * time.Millisecond},
 		OpenAI:    OpenAI{RawOutput: true, ResponseRole: "assistant"},

@@ -28,6 +28,7 @@ func (c *Config) Redacted() map[string]any {
 			"url":                          e.URL,
 			"extra_args":                   e.ExtraArgs,
 			"startup_timeout":              e.StartupTimeout.String(),
+			"stall_timeout":                e.StallTimeout.String(),
 			"restart":                      e.Restart,
 			"shutdown_timeout":             e.ShutdownTimeout.String(),
 			"tensor_parallel_size":         e.TensorParallelSize,

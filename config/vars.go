@@ -143,6 +143,8 @@ func Variables() []Variable {
 			Description: "More `vllm serve` arguments, split as a shell splits words (quotes keep spaces) and appended last, so that they win. `--host`, `--port` and `--uds` get a warning: the worker chooses the engine's address."},
 		{Name: "VLLM_STARTUP_TIMEOUT", Group: GroupEngine, Default: "1200",
 			Description: "Seconds the engine has to answer `GET /health` with 200 after it was started (downloads and compilation included). Past it the start has failed."},
+		{Name: "ENGINE_STALL_TIMEOUT", Group: GroupEngine, Default: "300",
+			Description: "Seconds of start-up with no engine output and no readiness after which the worker logs a warning that the start-up looks stalled (once per stall; `/health` keeps reporting the phase). 0 turns it off."},
 		{Name: "ENGINE_RESTART", Group: GroupEngine, Default: "never",
 			Description: "`never`: when the engine dies the worker exits non-zero, so that RunPod or the orchestrator replaces it. `on-failure`: it restarts the engine after 1 s, doubling up to 1 min (back to 1 s after 5 min of service); until it is back, `/health` reports `unhealthy`, then `starting`."},
 		{Name: "SHUTDOWN_TIMEOUT", Group: GroupEngine, VLLMFlag: "--shutdown-timeout", Default: "vLLM's (0)",

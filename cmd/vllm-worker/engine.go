@@ -107,7 +107,7 @@ func (m *engineManager) runOnce(ctx context.Context, attempt int) error {
 		Env:            m.cfg.EngineEnv(m.environ),
 		HealthURL:      m.url + "/health",
 		StartupTimeout: m.cfg.Engine.StartupTimeout,
-		StallTimeout:   5 * time.Minute,
+		StallTimeout:   m.cfg.Engine.StallTimeout,
 		StopGrace:      stopGrace,
 		Logger:         m.log.With().Str("component", "engine").Logger(),
 	})

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// chatBody is the non-streaming request: a short chat answered at once by the
+// zero-latency engine (16 tokens, about 700 bytes of chat.completion JSON).
+func chatBody() []byte {
+	return fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":"Why is the sky blue?"}],"max_tokens":16}`, model)
+}
+
+// latencyPhase measures every path at concurrency 1, in interleaved rounds
+// (the order rotates each round), each round warmed up first. The samples of
+// all rounds are pooled per path.
+func (b *bench) latencyPhase(ctx context.Context) error {
+	body := chatBody()
+	samples := map[string][]time.Duration{}
+	for r := range b.p.latRounds {
+		for _, t := range rotate(b.zero, r) {
+			warm := b.p.warmN
+			if r == 0 {
+				warm *= 5 // the first round also fills caches and grows heaps
+			}
+			lat, err := quiet(b, fmt.Sprintf("c=1 round %d %s", r+1, t.name), func() ([]time.Duration, error) {
+				if _, err := sequential(ctx, b.client, t.url, body, warm, 5*time.Second); err != nil {
+					return nil, fmt.Errorf("warm-up: %w", err)
+				}
+				return sequential(ctx, b.client, t.url, body, b.p.latN, 10*time.Second)
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+			samples[t.name] = append(samples[t.name], lat...)
+			d := newDist(lat)
+			b.logf("   round %d %-6s p50 %-8v p90 %-8v p99 %-8v (%d requests)", r+1, t.name,
+				d.pct(50), d.pct(90), d.pct(99), len(d))
+		}
+	}
+	for name, s := range samples {
+		b.res.lat[name] = newDist(s)
+	}
+	return nil
+}
+
+// throughputPhase measures requests/s of every path with rpsConc closed-loop
+// clients, in interleaved rounds; the report takes each path's median round.
+// With -perf, the worker's first round is recorded by perf.
+func (b *bench) throughputPhase(ctx context.Context) error {
+	body := chatBody()
+	for r := range b.p.rpsRounds {
+		for _, t := range rotate(b.zero, r) {
+			rps, err := quiet(b, fmt.Sprintf("c=%d round %d %s", b.p.rpsConc, r+1, t.name), func() (float64, error) {
+				if _, err := throughput(ctx, b.client, t.url, body, b.p.rpsConc, b.p.warmDur); err != nil {
+					return 0, fmt.Errorf("warm-up: %w", err)
+				}
+				if b.o.perf != "" && r == 0 && t.name == pathWorker {
+					stop, err := perfRecord(b.zeroWorker.pid(), b.o.perf)
+					if err != nil {
+						b.logf("   no perf profile: %v", err)
+					} else {
+						defer func() {
+							if err := stop(); err != nil {
+								b.logf("   perf: %v", err)
+							}
+						}()
+					}
+				}
+				return throughput(ctx, b.client, t.url, body, b.p.rpsConc, b.p.rpsDur)
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+			b.res.rps[t.name] = append(b.res.rps[t.name], rps)
+			b.logf("   round %d %-6s %.0f requests/s at c=%d", r+1, t.name, rps, b.p.rpsConc)
+		}
+	}
+	return nil
+}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -36,8 +37,9 @@ type Options struct {
 
 // Client talks to one engine. It is safe for concurrent use.
 type Client struct {
-	base string
-	http *http.Client
+	base   string
+	http   *http.Client  // for https engines
+	direct *directClient // for plain-HTTP engines: all of them in practice
 }
 
 // New returns a Client for o.BaseURL.
@@ -60,10 +62,22 @@ func New(o Options) *Client {
 		ResponseHeaderTimeout: o.FirstByteTimeout,
 		DisableCompression:    true, // relay bytes as the engine wrote them
 		ForceAttemptHTTP2:     false,
-		WriteBufferSize:       32 << 10,
-		ReadBufferSize:        32 << 10,
+		WriteBufferSize:       4 << 10,
+		ReadBufferSize:        4 << 10,
 	}
-	return &Client{base: strings.TrimSuffix(o.BaseURL, "/"), http: &http.Client{Transport: t}}
+	c := &Client{base: strings.TrimSuffix(o.BaseURL, "/"), http: &http.Client{Transport: t}}
+	if u, err := url.Parse(c.base); err == nil && u.Scheme == "http" && u.Host != "" && u.RawQuery == "" {
+		addr := u.Host
+		if u.Port() == "" {
+			addr = net.JoinHostPort(u.Hostname(), "80")
+		}
+		c.direct = &directClient{
+			addr: addr, host: u.Host, prefix: strings.TrimSuffix(u.EscapedPath(), "/"),
+			dialer:    net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second},
+			firstByte: o.FirstByteTimeout, idleFor: o.IdleConnTimeout, bufSize: 4 << 10,
+		}
+	}
+	return c
 }
 
 // BaseURL is the engine's root URL.
@@ -72,6 +86,9 @@ func (c *Client) BaseURL() string { return c.base }
 // Do sends one request to the engine. path starts with "/" and may carry a query.
 // body may be nil. The request ends when ctx ends, which aborts the generation.
 func (c *Client) Do(ctx context.Context, method, path string, body []byte, requestID string) (*http.Response, error) {
+	if c.direct != nil {
+		return c.direct.do(ctx, method, path, body, requestID)
+	}
 	var req *http.Request
 	var err error
 	if body != nil {
@@ -102,7 +119,12 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, reque
 }
 
 // CloseIdle closes idle upstream connections (after the engine restarted).
-func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
+func (c *Client) CloseIdle() {
+	c.http.CloseIdleConnections()
+	if c.direct != nil {
+		c.direct.closeIdle()
+	}
+}
 
 // AsAPIError translates a failure to reach the engine into the error a client sees:
 // 504 when the engine did not answer in time, 502 otherwise. It returns nil for a
@@ -115,5 +137,9 @@ func AsAPIError(ctx context.Context, err error) *openai.Error {
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return openai.NewError(http.StatusGatewayTimeout, "the engine did not answer in time")
 	}
-	return openai.NewError(http.StatusBadGateway, "the engine is unreachable")
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return openai.NewError(http.StatusBadGateway, "the engine is unreachable")
+	}
+	return openai.NewError(http.StatusBadGateway, "the engine closed the connection without answering")
 }

@@ -42,7 +42,8 @@ type EventReader struct {
 
 // NewEventReader returns an EventReader reading from r.
 func NewEventReader(r io.Reader) *EventReader {
-	return &EventReader{r: bufio.NewReaderSize(r, 32<<10)}
+	// Events are a few hundred bytes; a longer one grows raw, not the buffer.
+	return &EventReader{r: bufio.NewReaderSize(r, 4<<10)}
 }
 
 // Reset makes er read from r, keeping its buffers.

@@ -109,7 +109,7 @@ func (m *engineManager) runOnce(ctx context.Context, attempt int) error {
 		StartupTimeout: m.cfg.Engine.StartupTimeout,
 		StallTimeout:   m.cfg.Engine.StallTimeout,
 		StopGrace:      stopGrace,
-		Logger:         m.log.With().Str("component", "engine").Logger(),
+		Logger:         m.log, // the supervisor adds component=engine
 	})
 	if err != nil {
 		return fmt.Errorf("start engine: %w", err)

@@ -1,0 +1,222 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// directClient speaks HTTP/1.1 to one plain-HTTP engine over pooled keep-alive
+// connections, doing a request's whole exchange on the caller's goroutine. Go's
+// http.Transport hands every request to a writer and a reader goroutine of its
+// connection; on a loaded two-core box those hand-offs are most of a proxy's
+// added latency, and the engine is one loopback peer that needs none of the
+// Transport's generality. Responses are parsed by net/http (http.ReadResponse).
+type directClient struct {
+	addr      string // host:port
+	host      string // the Host header
+	prefix    string // path prefix of the base URL, usually ""
+	dialer    net.Dialer
+	firstByte time.Duration // 0: none
+	idleFor   time.Duration // idle connections older than this are closed, not reused
+	bufSize   int
+
+	mu   sync.Mutex
+	idle []*engineConn // most recently used last
+}
+
+type engineConn struct {
+	c        net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	lastUsed time.Time
+}
+
+// maxIdleConns bounds the pool; more connections than this are closed after use.
+const maxIdleConns = 4096
+
+func (d *directClient) get(ctx context.Context) (cn *engineConn, reused bool, err error) {
+	now := time.Now()
+	d.mu.Lock()
+	for len(d.idle) > 0 {
+		cn = d.idle[len(d.idle)-1]
+		d.idle = d.idle[:len(d.idle)-1]
+		if now.Sub(cn.lastUsed) < d.idleFor {
+			d.mu.Unlock()
+			if cn.alive() {
+				return cn, true, nil
+			}
+			cn.c.Close()
+			d.mu.Lock()
+			continue
+		}
+		cn.c.Close() // the engine may be about to close it
+	}
+	d.mu.Unlock()
+	c, err := d.dialer.DialContext(ctx, "tcp", d.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	return &engineConn{c: c, br: bufio.NewReaderSize(c, d.bufSize), bw: bufio.NewWriterSize(c, d.bufSize)}, false, nil
+}
+
+// alive reports whether an idle connection is still open: nothing to read means
+// yes; end of file (the engine closed it) or stray bytes mean no. It costs one
+// non-blocking, non-consuming recv, and keeps a request off a connection the
+// engine closed while it sat in the pool.
+func (cn *engineConn) alive() bool {
+	if cn.br.Buffered() > 0 {
+		return false
+	}
+	sc, ok := cn.c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := false
+	var b [1]byte
+	err = raw.Read(func(fd uintptr) bool {
+		n, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		alive = n < 0 && (rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK)
+		return true // never wait
+	})
+	return err == nil && alive
+}
+
+func (d *directClient) put(cn *engineConn) {
+	cn.lastUsed = time.Now()
+	d.mu.Lock()
+	if len(d.idle) < maxIdleConns {
+		d.idle = append(d.idle, cn)
+		cn = nil
+	}
+	d.mu.Unlock()
+	if cn != nil {
+		cn.c.Close()
+	}
+}
+
+func (d *directClient) closeIdle() {
+	d.mu.Lock()
+	idle := d.idle
+	d.idle = nil
+	d.mu.Unlock()
+	for _, cn := range idle {
+		cn.c.Close()
+	}
+}
+
+// do sends one request. A reused connection that fails while the request is
+// written (the engine closed it first) is replaced once: nothing reached the
+// engine. A failure after that is returned: the engine may be generating.
+func (d *directClient) do(ctx context.Context, method, path string, body []byte, requestID string) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		cn, reused, err := d.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp, sent, err := d.exchange(ctx, cn, method, path, body, requestID)
+		if err == nil {
+			return resp, nil
+		}
+		cn.c.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !reused || sent || attempt > 0 {
+			return nil, err
+		}
+	}
+}
+
+// exchange writes the request and reads the response head on cn. sent reports
+// whether the whole request was written.
+func (d *directClient) exchange(ctx context.Context, cn *engineConn, method, path string, body []byte, requestID string) (resp *http.Response, sent bool, err error) {
+	// The request ends with ctx: closing the connection aborts the generation.
+	stop := context.AfterFunc(ctx, func() { cn.c.Close() })
+	bw := cn.bw
+	bw.WriteString(method)
+	bw.WriteByte(' ')
+	bw.WriteString(d.prefix)
+	bw.WriteString(path)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(d.host)
+	bw.WriteString("\r\nUser-Agent: vllm-worker\r\nAccept: application/json, text/event-stream\r\n")
+	if requestID != "" {
+		bw.WriteString("X-Request-Id: ")
+		bw.WriteString(requestID)
+		bw.WriteString("\r\n")
+	}
+	if body != nil {
+		bw.WriteString("Content-Type: application/json\r\nContent-Length: ")
+		bw.WriteString(strconv.Itoa(len(body)))
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString("\r\n")
+	bw.Write(body)
+	if err := bw.Flush(); err != nil {
+		stop()
+		return nil, false, fmt.Errorf("write engine request: %w", err)
+	}
+	if d.firstByte > 0 {
+		_ = cn.c.SetReadDeadline(time.Now().Add(d.firstByte))
+	}
+	resp, err = http.ReadResponse(cn.br, &http.Request{Method: method})
+	if err != nil {
+		stop()
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("the engine closed the connection before answering: %w", err)
+		}
+		return nil, true, err
+	}
+	if d.firstByte > 0 {
+		_ = cn.c.SetReadDeadline(time.Time{})
+	}
+	resp.Body = &engineBody{rc: resp.Body, cn: cn, d: d, stop: stop, reuse: !resp.Close}
+	return resp, true, nil
+}
+
+// engineBody returns its connection to the pool when the body was read to its
+// end, and closes it otherwise (a client that left mid-stream: closing is what
+// tells the engine to abort).
+type engineBody struct {
+	rc    io.ReadCloser
+	cn    *engineConn
+	d     *directClient
+	stop  func() bool
+	reuse bool
+	eof   bool
+	done  bool
+}
+
+func (b *engineBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+func (b *engineBody) Close() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	watching := b.stop() // false: ctx already ended and the connection is closed
+	if b.eof && b.reuse && watching {
+		b.d.put(b.cn)
+		return nil
+	}
+	return b.cn.c.Close()
+}

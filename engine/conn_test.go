@@ -1,0 +1,209 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingServer counts the TCP connections it accepted.
+func countingServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, &conns
+}
+
+func TestDirectKeepAliveAndHeaders(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, r.Method+" "+r.URL.RequestURI()+" "+r.Header.Get("X-Request-Id")+" "+r.Header.Get("Content-Type")+" "+string(body))
+	})
+	c := New(Options{BaseURL: srv.URL})
+	if c.direct == nil {
+		t.Fatal("a plain-HTTP engine does not use the direct client")
+	}
+	for i := range 5 {
+		resp, err := c.Do(context.Background(), http.MethodPost, "/v1/completions?x=1", []byte(`{"a":1}`), "rid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := `POST /v1/completions?x=1 rid application/json {"a":1}`; string(got) != want {
+			t.Fatalf("request %d: engine saw %q; want %q", i, got, want)
+		}
+	}
+	resp, err := c.Do(context.Background(), http.MethodGet, "/v1/models", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != "GET /v1/models   " { // no request id, content type or body
+		t.Errorf("GET: engine saw %q", got)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for 6 sequential requests; want 1 (keep-alive)", n)
+	}
+}
+
+// A body closed before its end (the client left mid-stream) closes the
+// connection, which is how the engine learns to abort; it is never reused.
+func TestDirectEarlyCloseDropsConnection(t *testing.T) {
+	gone := make(chan struct{})
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			for {
+				if _, err := io.WriteString(w, "data: {}\n\n"); err != nil {
+					close(gone)
+					return
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+					close(gone)
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}
+		io.WriteString(w, "ok")
+	})
+	c := New(Options{BaseURL: srv.URL})
+	resp, err := c.Do(context.Background(), http.MethodGet, "/stream", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	select {
+	case <-gone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the engine never saw the stream's client leave")
+	}
+	resp, err = c.Do(context.Background(), http.MethodGet, "/other", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections; want 2 (the cut one is not reused)", n)
+	}
+}
+
+// Cancelling the context mid-request closes the connection at once.
+func TestDirectCancel(t *testing.T) {
+	started, gone := make(chan struct{}), make(chan struct{})
+	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body) // net/http notices a closed connection once the body is read
+		close(started)
+		<-r.Context().Done()
+		close(gone)
+	})
+	c := New(Options{BaseURL: srv.URL})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Do(ctx, http.MethodPost, "/slow", []byte(`{}`), "")
+		errc <- err
+	}()
+	<-started
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v; want context.Canceled", err)
+	}
+	select {
+	case <-gone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the engine did not see the cancelled request end")
+	}
+}
+
+// An idle connection the engine closed is noticed before use and replaced.
+func TestDirectSkipsConnectionClosedByEngine(t *testing.T) {
+	var mu sync.Mutex
+	var server []net.Conn
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			server = append(server, c)
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := New(Options{BaseURL: srv.URL})
+	get := func() {
+		t.Helper()
+		resp, err := c.Do(context.Background(), http.MethodGet, "/", nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	get()
+	mu.Lock()
+	server[0].Close() // the engine's keep-alive ran out
+	mu.Unlock()
+	c.direct.mu.Lock()
+	cn := c.direct.idle[0]
+	c.direct.mu.Unlock()
+	for deadline := time.Now().Add(2 * time.Second); cn.alive(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("alive() never noticed the engine closed the connection")
+		}
+	}
+	get() // on a new connection, not the dead one
+	mu.Lock()
+	defer mu.Unlock()
+	if len(server) != 2 {
+		t.Errorf("%d connections; want 2", len(server))
+	}
+}
+
+func TestDirectFirstByteTimeout(t *testing.T) {
+	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(3 * time.Second):
+		}
+	})
+	c := New(Options{BaseURL: srv.URL, FirstByteTimeout: 100 * time.Millisecond})
+	start := time.Now()
+	_, err := c.Do(context.Background(), http.MethodPost, "/", []byte(`{}`), "")
+	if e := AsAPIError(context.Background(), err); e == nil || e.Status != http.StatusGatewayTimeout {
+		t.Fatalf("err %v maps to %v; want 504", err, e)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("gave up after %v; want about 100ms", d)
+	}
+	if !strings.Contains(err.Error(), "timeout") {
+		t.Logf("error text: %v", err)
+	}
+}

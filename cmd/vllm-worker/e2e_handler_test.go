@@ -201,3 +201,19 @@ func TestHandlerEngineDeath(t *testing.T) {
 		t.Errorf("error %q does not say the engine failed", d[0].Error)
 	}
 }
+
+// TestHandlerCUDAError: an engine error that reports a CUDA error leaves the GPU
+// unusable: the job fails with stopPod and the worker exits non-zero, as
+// worker-vllm does, although the engine process is still alive.
+func TestHandlerCUDAError(t *testing.T) {
+	fake := fakerunpod.New(t, fakerunpod.Options{LongPoll: 100 * time.Millisecond})
+	fake.Enqueue("gpu-fault", json.RawMessage(`{"prompt":"x","sampling_params":{"max_tokens":5,"sim_fault":"cuda_error"}}`))
+	w := startWorkerAsync(t, fake.Env()...) // it may exit before a readiness poll sees it ready
+	if err := w.wait(t, 30*time.Second); exitCode(err) != 1 || !strings.Contains(err.Error(), "CUDA error") {
+		t.Fatalf("run returned %v; want exit 1 naming the CUDA error", err)
+	}
+	d := fake.Dones("gpu-fault")
+	if len(d) != 1 || !d[0].StopPod || !strings.Contains(d[0].Error, "CUDA error") {
+		t.Fatalf("results %+v; want one error result naming the CUDA error, with stopPod", d)
+	}
+}

@@ -58,7 +58,7 @@ demo: build ## run the worker on the simulated engine at http://127.0.0.1:8000
 	@echo "  curl -s http://127.0.0.1:$(DEMO_PORT)/runsync -H 'Content-Type: application/json' \\"
 	@echo "    -d '{\"input\":{\"prompt\":\"Why is the sky blue?\",\"sampling_params\":{\"max_tokens\":100},\"stream\":true}}'"
 	@echo
-	ENGINE=sim MODEL_NAME=demo-model HOST=127.0.0.1 PORT=$(DEMO_PORT) LOG_FORMAT=console \
+	ENGINE=sim MODEL_NAME=demo-model HOST=127.0.0.1 PORT=$(DEMO_PORT) LOG_FORMAT=$${LOG_FORMAT:-console} \
 	  SIM_TTFT_MS=$${SIM_TTFT_MS:-150} SIM_ITL_MS=$${SIM_ITL_MS:-25} BASE_PATH=$${BASE_PATH:-/tmp/vllm-worker-demo} \
 	  ./$(BIN)
 

@@ -86,8 +86,14 @@ func (c *Client) BaseURL() string { return c.base }
 // Do sends one request to the engine. path starts with "/" and may carry a query.
 // body may be nil. The request ends when ctx ends, which aborts the generation.
 func (c *Client) Do(ctx context.Context, method, path string, body []byte, requestID string) (*http.Response, error) {
+	return c.DoContent(ctx, method, path, "application/json", body, requestID)
+}
+
+// DoContent is Do with the body's content type, for requests relayed as they
+// came (a multipart audio upload, say).
+func (c *Client) DoContent(ctx context.Context, method, path, contentType string, body []byte, requestID string) (*http.Response, error) {
 	if c.direct != nil {
-		return c.direct.do(ctx, method, path, body, requestID)
+		return c.direct.do(ctx, method, path, contentType, body, requestID)
 	}
 	var req *http.Request
 	var err error
@@ -104,8 +110,8 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, reque
 	if err != nil {
 		return nil, fmt.Errorf("build engine request: %w", err)
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if body != nil && contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	if requestID != "" {

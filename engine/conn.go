@@ -29,8 +29,9 @@ type directClient struct {
 	idleFor   time.Duration // idle connections older than this are closed, not reused
 	bufSize   int
 
-	mu   sync.Mutex
-	idle []*engineConn // most recently used last
+	mu     sync.Mutex
+	idle   []*engineConn // least recently used first
+	reaper *time.Timer   // closes expired idle connections; armed while any are idle
 }
 
 type engineConn struct {
@@ -100,6 +101,9 @@ func (d *directClient) put(cn *engineConn) {
 	if len(d.idle) < maxIdleConns {
 		d.idle = append(d.idle, cn)
 		cn = nil
+		if d.reaper == nil {
+			d.reaper = time.AfterFunc(d.idleFor, d.reap)
+		}
 	}
 	d.mu.Unlock()
 	if cn != nil {
@@ -107,10 +111,53 @@ func (d *directClient) put(cn *engineConn) {
 	}
 }
 
+// reap closes the idle connections unused for idleFor, so that a burst's
+// connections do not hold file descriptors (and engine sockets) for ever. It
+// runs on a timer, rearmed while connections stay idle.
+func (d *directClient) reap() {
+	now := time.Now()
+	d.mu.Lock()
+	n := 0
+	for n < len(d.idle) && now.Sub(d.idle[n].lastUsed) >= d.idleFor {
+		n++
+	}
+	expired := make([]*engineConn, n)
+	copy(expired, d.idle[:n])
+	d.idle = append(d.idle[:0], d.idle[n:]...)
+	if len(d.idle) > 0 {
+		d.reaper.Reset(d.idleFor - now.Sub(d.idle[0].lastUsed))
+	} else {
+		d.reaper = nil
+	}
+	d.mu.Unlock()
+	for _, cn := range expired {
+		cn.c.Close()
+	}
+}
+
+// validHeaderValue reports whether v can be sent as a header value as it is:
+// no control characters, so that an id from outside (a RunPod job id) cannot
+// inject a header.
+func validHeaderValue(v string) bool {
+	if v == "" || len(v) > 256 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 func (d *directClient) closeIdle() {
 	d.mu.Lock()
 	idle := d.idle
 	d.idle = nil
+	if d.reaper != nil {
+		d.reaper.Stop()
+		d.reaper = nil
+	}
 	d.mu.Unlock()
 	for _, cn := range idle {
 		cn.c.Close()
@@ -120,13 +167,13 @@ func (d *directClient) closeIdle() {
 // do sends one request. A reused connection that fails while the request is
 // written (the engine closed it first) is replaced once: nothing reached the
 // engine. A failure after that is returned: the engine may be generating.
-func (d *directClient) do(ctx context.Context, method, path string, body []byte, requestID string) (*http.Response, error) {
+func (d *directClient) do(ctx context.Context, method, path, contentType string, body []byte, requestID string) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		cn, reused, err := d.get(ctx)
 		if err != nil {
 			return nil, err
 		}
-		resp, sent, err := d.exchange(ctx, cn, method, path, body, requestID)
+		resp, sent, err := d.exchange(ctx, cn, method, path, contentType, body, requestID)
 		if err == nil {
 			return resp, nil
 		}
@@ -142,7 +189,7 @@ func (d *directClient) do(ctx context.Context, method, path string, body []byte,
 
 // exchange writes the request and reads the response head on cn. sent reports
 // whether the whole request was written.
-func (d *directClient) exchange(ctx context.Context, cn *engineConn, method, path string, body []byte, requestID string) (resp *http.Response, sent bool, err error) {
+func (d *directClient) exchange(ctx context.Context, cn *engineConn, method, path, contentType string, body []byte, requestID string) (resp *http.Response, sent bool, err error) {
 	// The request ends with ctx: closing the connection aborts the generation.
 	stop := context.AfterFunc(ctx, func() { cn.c.Close() })
 	bw := cn.bw
@@ -153,13 +200,18 @@ func (d *directClient) exchange(ctx context.Context, cn *engineConn, method, pat
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(d.host)
 	bw.WriteString("\r\nUser-Agent: vllm-worker\r\nAccept: application/json, text/event-stream\r\n")
-	if requestID != "" {
+	if validHeaderValue(requestID) {
 		bw.WriteString("X-Request-Id: ")
 		bw.WriteString(requestID)
 		bw.WriteString("\r\n")
 	}
 	if body != nil {
-		bw.WriteString("Content-Type: application/json\r\nContent-Length: ")
+		if validHeaderValue(contentType) {
+			bw.WriteString("Content-Type: ")
+			bw.WriteString(contentType)
+			bw.WriteString("\r\n")
+		}
+		bw.WriteString("Content-Length: ")
 		bw.WriteString(strconv.Itoa(len(body)))
 		bw.WriteString("\r\n")
 	}
@@ -172,7 +224,17 @@ func (d *directClient) exchange(ctx context.Context, cn *engineConn, method, pat
 	if d.firstByte > 0 {
 		_ = cn.c.SetReadDeadline(time.Now().Add(d.firstByte))
 	}
-	resp, err = http.ReadResponse(cn.br, &http.Request{Method: method})
+	req := &http.Request{Method: method}
+	resp, err = http.ReadResponse(cn.br, req)
+	// Interim answers (100 Continue, 103 Early Hints) precede the real one; a
+	// 101 would switch protocols, which no engine route does.
+	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 {
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			err = errors.New("the engine switched protocols (101), which the worker does not relay")
+			break
+		}
+		resp, err = http.ReadResponse(cn.br, req)
+	}
 	if err != nil {
 		stop()
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {

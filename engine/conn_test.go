@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -205,5 +207,102 @@ func TestDirectFirstByteTimeout(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "timeout") {
 		t.Logf("error text: %v", err)
+	}
+}
+
+// An interim 103 answer is skipped: the caller gets the real one, and the next
+// request on the connection gets its own answer, not the previous one's.
+func TestDirectSkipsInterimAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for i := 1; ; i++ {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			body := fmt.Sprintf("answer-%d", i)
+			fmt.Fprintf(c, "HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		}
+	}()
+	c := New(Options{BaseURL: "http://" + ln.Addr().String()})
+	defer c.CloseIdle() // ends the fake engine's connection goroutine
+	for i := 1; i <= 2; i++ {
+		resp, err := c.Do(context.Background(), http.MethodGet, "/", nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("answer-%d", i); resp.StatusCode != 200 || string(got) != want {
+			t.Errorf("request %d: %d %q; want 200 %q", i, resp.StatusCode, got, want)
+		}
+	}
+}
+
+// Idle connections are closed once unused for IdleConnTimeout, even when no
+// request comes to notice.
+func TestDirectReapsIdleConnections(t *testing.T) {
+	closed := make(chan struct{}, 8)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := New(Options{BaseURL: srv.URL, IdleConnTimeout: 50 * time.Millisecond})
+	var wg sync.WaitGroup
+	for range 3 { // three connections at once
+		wg.Go(func() {
+			resp, err := c.Do(context.Background(), http.MethodGet, "/", nil, "")
+			if err == nil {
+				io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	for i := range 3 {
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %d of 3 idle connections were closed", i)
+		}
+	}
+	c.direct.mu.Lock()
+	defer c.direct.mu.Unlock()
+	if len(c.direct.idle) != 0 || c.direct.reaper != nil {
+		t.Errorf("pool still holds %d connections (reaper armed: %v)", len(c.direct.idle), c.direct.reaper != nil)
+	}
+}
+
+// A request id with control characters is not sent: it could inject a header.
+func TestDirectDropsUnsafeRequestID(t *testing.T) {
+	seen := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+	}))
+	defer srv.Close()
+	c := New(Options{BaseURL: srv.URL})
+	resp, err := c.Do(context.Background(), http.MethodGet, "/", nil, "job1\r\nX-Evil: 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := <-seen
+	if h.Get("X-Evil") != "" || h.Get("X-Request-Id") != "" {
+		t.Errorf("unsafe id reached the engine: %v", h)
 	}
 }

@@ -108,8 +108,11 @@ func WriteError(w http.ResponseWriter, e *Error) {
 func NormalizeError(status int, body []byte) []byte {
 	root := gjson.ParseBytes(body)
 	if gjson.ValidBytes(body) && root.IsObject() {
-		if e := root.Get("error"); e.IsObject() && e.Get("message").Exists() {
-			return body
+		if e := root.Get("error"); e.IsObject() && e.Get("message").Type == gjson.String {
+			if e.Get("type").Type == gjson.String && e.Get("code").Exists() {
+				return body // vLLM's own envelope, complete
+			}
+			return (&Error{Status: status, Message: e.Get("message").Str, Type: e.Get("type").Str, Param: e.Get("param").Str}).JSON()
 		}
 		if m := root.Get("message"); m.Type == gjson.String {
 			return (&Error{Status: status, Message: m.Str, Type: root.Get("type").Str, Param: root.Get("param").Str}).JSON()
@@ -124,12 +127,17 @@ func NormalizeError(status int, body []byte) []byte {
 		if e := root.Get("error"); e.Type == gjson.String {
 			return NewError(status, e.Str).JSON()
 		}
+		return NewError(status, http.StatusText(status)).JSON() // an object that says nothing
 	}
-	msg := strings.TrimSpace(string(body))
+	msg := strings.ToValidUTF8(strings.TrimSpace(string(body)), "\uFFFD")
 	if len(msg) > 1024 {
-		msg = msg[:1024] + "..."
+		cut := 1024
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut-- // never split a character
+		}
+		msg = msg[:cut] + "..."
 	}
-	if msg == "" || !utf8.ValidString(msg) {
+	if msg == "" {
 		msg = http.StatusText(status)
 	}
 	return NewError(status, msg).JSON()

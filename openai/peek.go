@@ -15,7 +15,6 @@ type Fields struct {
 	Stream       bool
 	N            int // 1 when absent
 	IncludeUsage bool
-	MaxTokens    int64 // max_tokens or max_completion_tokens; 0 when absent
 }
 
 // Peek validates that body is one JSON object and reads Fields from it in a single
@@ -39,11 +38,14 @@ func Peek(body []byte) (Fields, *Error) {
 	root.ForEach(func(key, v gjson.Result) bool {
 		switch key.Str {
 		case "model":
-			if v.Type != gjson.String {
+			switch v.Type {
+			case gjson.Null: // absent, as for vLLM: the base model
+			case gjson.String:
+				f.Model, f.HasModel = v.Str, v.Str != ""
+			default:
 				bad = NewError(http.StatusBadRequest, "'model' must be a string").WithParam("model")
 				return false
 			}
-			f.Model, f.HasModel = v.Str, true
 		case "stream":
 			switch v.Type {
 			case gjson.True, gjson.False:
@@ -74,7 +76,6 @@ func Peek(body []byte) (Fields, *Error) {
 				bad = NewError(http.StatusBadRequest, "'"+key.Str+"' must be a non-negative integer").WithParam(key.Str)
 				return false
 			}
-			f.MaxTokens = int64(v.Num)
 		case "stream_options":
 			if v.Type == gjson.Null {
 				return true

@@ -1,8 +1,11 @@
 package openai
 
 import (
+	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestPeek(t *testing.T) {
@@ -13,10 +16,12 @@ func TestPeek(t *testing.T) {
 		wantErr   bool
 	}{
 		{body: `{"model":"m","messages":[],"stream":true,"n":2,"stream_options":{"include_usage":true},"max_tokens":7}`,
-			want: Fields{Model: "m", HasModel: true, Stream: true, N: 2, IncludeUsage: true, MaxTokens: 7}},
+			want: Fields{Model: "m", HasModel: true, Stream: true, N: 2, IncludeUsage: true}},
 		{body: `{"prompt":"x","temperature":0}`, want: Fields{N: 1}},
 		{body: `{"stream":null,"n":null,"stream_options":null}`, want: Fields{N: 1}},
-		{body: `{"max_completion_tokens":3}`, want: Fields{N: 1, MaxTokens: 3}},
+		{body: `{"max_completion_tokens":3}`, want: Fields{N: 1}},
+		{body: `{"model":null}`, want: Fields{N: 1}},
+		{body: `{"model":""}`, want: Fields{N: 1}},
 		{body: ``, wantErr: true},
 		{body: `{"model":`, wantErr: true},
 		{body: `[1,2]`, wantErr: true},
@@ -70,5 +75,39 @@ func TestErrorJSON(t *testing.T) {
 	}
 	if got := string(NewError(502, "engine unreachable").SSE()); got != `data: {"error":{"message":"engine unreachable","type":"BadGatewayError","param":null,"code":502}}`+"\n\n" {
 		t.Errorf("SSE = %q", got)
+	}
+}
+
+func TestNormalizeError(t *testing.T) {
+	long := strings.Repeat("é", 600) // 1,200 bytes: a cut at 1,024 falls inside a character
+	tests := []struct {
+		name, body, wantMsg, wantType string
+		same                          bool // passed through unchanged
+	}{
+		{"vLLM nested", `{"error":{"message":"bad","type":"BadRequestError","param":null,"code":400}}`, "bad", "BadRequestError", true},
+		{"nested without type or code", `{"error":{"message":"x"}}`, "x", "BadRequestError", false},
+		{"classic flat", `{"object":"error","message":"flat","type":"BadRequestError","param":null,"code":400}`, "flat", "BadRequestError", false},
+		{"FastAPI detail", `{"detail":"Not Found"}`, "Not Found", "BadRequestError", false},
+		{"null detail", `{"detail":null}`, "Bad Request", "BadRequestError", false},
+		{"plain text", "boom", "boom", "BadRequestError", false},
+		{"long non-ASCII text", long, long[:1024] + "...", "BadRequestError", false},
+	}
+	for _, tt := range tests {
+		got := NormalizeError(400, []byte(tt.body))
+		if tt.same && string(got) != tt.body {
+			t.Errorf("%s: changed to %s", tt.name, got)
+		}
+		var env struct {
+			Error struct {
+				Message, Type string
+				Code          int
+			}
+		}
+		if err := json.Unmarshal(got, &env); err != nil || !utf8.Valid(got) {
+			t.Fatalf("%s: %s is not a valid envelope: %v", tt.name, got, err)
+		}
+		if env.Error.Message != tt.wantMsg || env.Error.Type != tt.wantType || env.Error.Code != 400 {
+			t.Errorf("%s: %+v; want message %.40q type %s code 400", tt.name, env.Error, tt.wantMsg, tt.wantType)
+		}
 	}
 }

@@ -20,6 +20,11 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, 
 				"Unsupported Media Type: Only 'application/json' is allowed (got "+strconv.Quote(ct)+")")
 		}
 	}
+	return readBody(w, r, limit)
+}
+
+// readBody reads a request body of any type, of at most limit bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *openai.Error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge(limit)
 	}

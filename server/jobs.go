@@ -113,6 +113,10 @@ func handlePurgeQueue(d *Deps) http.HandlerFunc {
 
 // submit reads a /run or /runsync body and queues the job.
 func submit(d *Deps, w http.ResponseWriter, r *http.Request) (string, bool) {
+	if st := d.Status.Status().State; st == StateDraining || st == StateUnhealthy {
+		ready(d, w) // 503 with Retry-After; while starting, jobs are queued instead
+		return "", false
+	}
 	body, apiErr := readJSONBody(w, r, d.maxBody())
 	if apiErr != nil {
 		openai.WriteError(w, apiErr)

@@ -115,29 +115,40 @@ func accessLog(log zerolog.Logger, m *metrics.Metrics) func(http.Handler) http.H
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
+			// Deferred, so that a response aborted on purpose (http.ErrAbortHandler
+			// after its first byte) is logged and counted too.
+			defer func() {
+				aborted := recover()
+				if sw.status == 0 {
+					sw.status = http.StatusOK
+				}
+				elapsed := time.Since(start)
+				m.Request(routeLabel(r), sw.status, elapsed)
+				level := zerolog.InfoLevel
+				switch {
+				case sw.status >= 500 || aborted != nil:
+					level = zerolog.ErrorLevel
+				case sw.status >= 400:
+					level = zerolog.WarnLevel
+				case r.URL.Path == "/health" || r.URL.Path == "/ping" || r.URL.Path == "/metrics":
+					level = zerolog.DebugLevel
+				}
+				ev := log.WithLevel(level).
+					Str("request_id", RequestID(r.Context())).
+					Str("method", r.Method).
+					Str("path", r.URL.Path).
+					Int("status", sw.status).
+					Int64("bytes", sw.bytes).
+					Dur("duration", elapsed)
+				if aborted != nil {
+					ev = ev.Bool("aborted", true)
+				}
+				ev.Msg("request")
+				if aborted != nil {
+					panic(aborted) // net/http cuts the connection
+				}
+			}()
 			next.ServeHTTP(sw, r)
-			if sw.status == 0 {
-				sw.status = http.StatusOK
-			}
-			elapsed := time.Since(start)
-			m.Request(routeLabel(r), sw.status, elapsed)
-			level := zerolog.InfoLevel
-			switch {
-			case sw.status >= 500:
-				level = zerolog.ErrorLevel
-			case sw.status >= 400:
-				level = zerolog.WarnLevel
-			case r.URL.Path == "/health" || r.URL.Path == "/ping" || r.URL.Path == "/metrics":
-				level = zerolog.DebugLevel
-			}
-			log.WithLevel(level).
-				Str("request_id", RequestID(r.Context())).
-				Str("method", r.Method).
-				Str("path", r.URL.Path).
-				Int("status", sw.status).
-				Int64("bytes", sw.bytes).
-				Dur("duration", elapsed).
-				Msg("request")
 		})
 	}
 }

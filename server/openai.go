@@ -35,7 +35,7 @@ func handleGenerate(d *Deps, enginePath string) http.HandlerFunc {
 			return
 		}
 		defer release()
-		forward(d, w, r, http.MethodPost, enginePath, body)
+		forward(d, w, r, upstream{method: http.MethodPost, path: enginePath, body: body, expectDone: fields.Stream})
 	}
 }
 
@@ -49,7 +49,7 @@ func handleModels(d *Deps) http.HandlerFunc {
 		if !ready(d, w) {
 			return
 		}
-		forward(d, w, r, http.MethodGet, "/v1/models", nil)
+		forward(d, w, r, upstream{method: http.MethodGet, path: "/v1/models"})
 	}
 }
 
@@ -73,7 +73,7 @@ func handlePassthrough(d *Deps) http.HandlerFunc {
 		var body []byte
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			var apiErr *openai.Error
-			body, apiErr = readJSONBody(w, r, d.maxBody())
+			body, apiErr = readBody(w, r, d.maxBody())
 			if apiErr != nil {
 				openai.WriteError(w, apiErr)
 				return
@@ -84,7 +84,8 @@ func handlePassthrough(d *Deps) http.HandlerFunc {
 			return
 		}
 		defer release()
-		forward(d, w, r, r.Method, path, body)
+		// Any body, as it came: e.g. a multipart audio upload.
+		forward(d, w, r, upstream{method: r.Method, path: path, contentType: r.Header.Get("Content-Type"), body: body})
 	}
 }
 
@@ -111,19 +112,33 @@ func ready(d *Deps, w http.ResponseWriter) bool {
 	return false
 }
 
+// upstream is the engine request of one client request.
+type upstream struct {
+	method, path string
+	contentType  string // "" means application/json
+	body         []byte
+	// expectDone: the answer is an OpenAI stream, which ends with [DONE]; an
+	// end without it is a cut. Other streams (the Responses API) have none.
+	expectDone bool
+}
+
 // forward sends one request to the engine and relays its answer. The engine
 // request ends with the client's request, which aborts the generation.
-func forward(d *Deps, w http.ResponseWriter, r *http.Request, method, path string, body []byte) {
+func forward(d *Deps, w http.ResponseWriter, r *http.Request, up upstream) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	resp, err := d.Engine.Do(ctx, method, path, body, RequestID(ctx))
+	ct := up.contentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	resp, err := d.Engine.DoContent(ctx, up.method, up.path, ct, up.body, RequestID(ctx))
 	if err != nil {
 		if apiErr := engine.AsAPIError(ctx, err); apiErr != nil {
-			d.Log.Warn().Err(err).Str("request_id", RequestID(ctx)).Str("path", path).Msg("engine request failed")
+			d.Log.Warn().Err(err).Str("request_id", RequestID(ctx)).Str("path", up.path).Msg("engine request failed")
 			openai.WriteError(w, apiErr)
 		}
 		return
 	}
 	defer resp.Body.Close()
-	relay(d, w, r, resp, cancel)
+	relay(d, w, r, resp, cancel, up.expectDone)
 }

@@ -17,13 +17,17 @@ import (
 // maxErrorBody bounds how much of an engine error body is read.
 const maxErrorBody = 1 << 20
 
+// doneDrainWait is how long the relay waits, after [DONE], for the engine to
+// end its body so that the connection can be reused.
+const doneDrainWait = 200 * time.Millisecond
+
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 var eventReaders = sync.Pool{New: func() any { return openai.NewEventReader(nil) }}
 
 // relay writes the engine's response to the client: errors in the OpenAI envelope
 // with the engine's status, streams event by event, anything else byte for byte.
-func relay(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Response, cancel context.CancelFunc) {
+func relay(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Response, cancel context.CancelFunc, expectDone bool) {
 	if resp.StatusCode >= 400 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		out := openai.NormalizeError(resp.StatusCode, body)
@@ -35,7 +39,7 @@ func relay(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Response,
 		return
 	}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		relayStream(d, w, r, resp, cancel)
+		relayStream(d, w, r, resp, cancel, expectDone)
 		return
 	}
 	h := w.Header()
@@ -60,7 +64,7 @@ func relay(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Response,
 // the first event at once, then growing batches, never held back longer than the
 // policy's MaxWait. A stream the engine ends without [DONE] gets one in-band
 // error event and [DONE], so a client never mistakes a cut for a finished answer.
-func relayStream(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Response, cancel context.CancelFunc) {
+func relayStream(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Response, cancel context.CancelFunc, expectDone bool) {
 	ctx := r.Context()
 	h := w.Header()
 	h.Set("Content-Type", resp.Header.Get("Content-Type"))
@@ -113,12 +117,18 @@ func relayStream(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Res
 	}
 	writeErr := batch.Close()
 	if done {
-		// Let the connection be reused: the engine's chunked body ends right after [DONE].
+		// Let the connection be reused: the engine's chunked body ends right
+		// after [DONE]. An engine that keeps it open loses the connection.
+		stop := time.AfterFunc(doneDrainWait, cancel)
 		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+		stop.Stop()
 		return
 	}
 	if writeErr != nil || ctx.Err() != nil {
 		return
+	}
+	if !expectDone && readErr == io.EOF {
+		return // a clean end of a stream that has no [DONE], e.g. the Responses API
 	}
 	d.Log.Warn().Err(readErr).Str("request_id", RequestID(ctx)).Msg("engine stream ended before [DONE]")
 	apiErr := openai.NewError(http.StatusBadGateway, "the engine stream ended unexpectedly")
@@ -150,14 +160,16 @@ func newIdleTimer(r io.Reader, timeout time.Duration, cancel context.CancelFunc)
 		t.expired.Store(true)
 		cancel()
 	})
+	t.timer.Stop() // armed by each Read
 	return t
 }
 
+// Read counts only the time spent waiting for the engine: a client slow to take
+// what was read must not look like an engine that went quiet.
 func (t *idleTimer) Read(p []byte) (int, error) {
+	t.timer.Reset(t.timeout)
 	n, err := t.r.Read(p)
-	if n > 0 {
-		t.timer.Reset(t.timeout)
-	}
+	t.timer.Stop()
 	return n, err
 }
 

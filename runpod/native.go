@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -39,7 +40,7 @@ func (r *Runner) nativeRequest(in *Input) (path string, body []byte, n int, err 
 		req[k] = v
 	}
 	if _, ok := req["max_tokens"]; !ok {
-		req["max_tokens"] = json.RawMessage(itoa(defaultMaxTokens))
+		req["max_tokens"] = json.RawMessage(strconv.Itoa(defaultMaxTokens))
 	}
 	n = 1
 	if v, ok := req["n"]; ok && string(v) != "null" {
@@ -184,5 +185,6 @@ func (r *Runner) runNative(ctx context.Context, requestID string, in *Input, pol
 	if err != nil {
 		return nil, fmt.Errorf("encode item: %w", err)
 	}
-	return c.out, c.add(b)
+	err = c.add(b)
+	return c.out, err
 }

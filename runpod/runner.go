@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/vllm-worker/vllm-worker/batching"
@@ -142,7 +141,10 @@ func (r *Runner) runOpenAI(ctx context.Context, requestID string, in *Input, pol
 	defer resp.Body.Close()
 	c := &collector{emit: emit}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		return c.out, r.relayEvents(ctx, resp.Body, policy, c)
+		// OpenAI streams end with [DONE]; others (the Responses API) just end.
+		expectDone := in.Path == "/v1/chat/completions" || in.Path == "/v1/completions"
+		err := r.relayEvents(ctx, resp.Body, policy, c, expectDone)
+		return c.out, err
 	}
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
@@ -155,11 +157,12 @@ func (r *Runner) runOpenAI(ctx context.Context, requestID string, in *Input, pol
 	if !json.Valid(raw) {
 		item = jsonString(string(raw)) // e.g. a plain-text answer of a LoRA route
 	}
-	return c.out, c.add(item)
+	err = c.add(item)
+	return c.out, err
 }
 
 // relayEvents turns an engine SSE stream into items of whole events.
-func (r *Runner) relayEvents(ctx context.Context, body io.Reader, policy batching.Policy, c *collector) error {
+func (r *Runner) relayEvents(ctx context.Context, body io.Reader, policy batching.Policy, c *collector, expectDone bool) error {
 	flush := func(units []batching.Unit) error {
 		r.Metrics.Batch("job_sse", len(units))
 		if r.RawOpenAI {
@@ -190,9 +193,11 @@ func (r *Runner) relayEvents(ctx context.Context, body io.Reader, policy batchin
 	for {
 		ev, err := events.Next()
 		if err != nil {
-			if ctx.Err() != nil {
+			switch {
+			case ctx.Err() != nil:
 				streamErr = ctx.Err()
-			} else {
+			case err == io.EOF && !expectDone: // a clean end of a stream without [DONE]
+			default:
 				streamErr = &EngineError{Status: http.StatusBadGateway, Message: "the engine stream ended before [DONE]"}
 			}
 			break
@@ -256,6 +261,3 @@ func inBandError(data []byte) (string, bool) {
 	}
 	return ev.Error.Message, true
 }
-
-// itoa is strconv.Itoa, named for the JSON it builds.
-func itoa(n int) string { return strconv.Itoa(n) }

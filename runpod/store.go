@@ -323,6 +323,11 @@ func (s *Store) Cancel(id string) (Snapshot, bool) {
 
 // PurgeQueue cancels every job still in the queue and reports how many.
 func (s *Store) PurgeQueue() int {
+	return s.cancelQueued("removed by purge-queue")
+}
+
+// cancelQueued cancels the jobs still in the queue, with why as their error.
+func (s *Store) cancelQueued(why string) int {
 	s.mu.Lock()
 	var queued []*job
 	for _, j := range s.jobs {
@@ -332,7 +337,7 @@ func (s *Store) PurgeQueue() int {
 	}
 	s.mu.Unlock()
 	for _, j := range queued {
-		s.finish(j, StatusCancelled, "removed by purge-queue")
+		s.finish(j, StatusCancelled, why)
 	}
 	return len(queued)
 }
@@ -350,6 +355,13 @@ func (s *Store) Close(ctx context.Context) {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	if s.o.Ready != nil {
+		select {
+		case <-s.o.Ready:
+		default: // the engine never served: queued jobs cannot run; do not wait for them
+			s.cancelQueued("the worker shut down before the engine was ready")
+		}
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -153,16 +153,14 @@ func TestEngineErrors(t *testing.T) {
 	})
 }
 
-// closedPort returns a loopback port nothing listens on.
+// closedPort returns a loopback address nothing listens on.
 func closedPort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return "127.0.0.1:" + strconv.Itoa(port)
 }
 
 // TestEngineUnreachable: with ENGINE_URL at a closed port the worker never becomes

@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -87,12 +84,10 @@ func TestEngineKilledAfterReady(t *testing.T) {
 // TestStartupHealthAndPingPort: while the engine starts, /health is 503
 // "starting" with a phase and /ping (on PORT_HEALTH) is 204; then 200 both.
 func TestStartupHealthAndPingPort(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	healthPort, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	healthPort := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	w := startWorkerAsync(t, "SIM_STARTUP_MS=1500", "PORT_HEALTH="+strconv.Itoa(healthPort))
 	pingURL := "http://127.0.0.1:" + strconv.Itoa(healthPort) + "/ping"
 
@@ -142,16 +137,8 @@ func TestStartupHealthAndPingPort(t *testing.T) {
 // SIGTERM lets the stream in flight finish, stops the engine's whole process
 // group and exits 0.
 func TestSIGTERMDrainsAndStopsEverything(t *testing.T) {
-	log := newLogSink()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = baseEnv("SIM_ITL_MS=20")
-	cmd.Stderr = log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	line := log.waitLine(t, 20*time.Second, func(l map[string]any) bool { return l["message"] == "listening" })
-	url := "http://" + line["addr"].(string)
+	proc, url := startProcess(t, baseEnv("SIM_ITL_MS=20"))
+	log := proc.Log
 	waitReady(t, url, 30*time.Second, log)
 	pid := enginePID(t, log)
 
@@ -166,22 +153,14 @@ func TestSIGTERMDrainsAndStopsEverything(t *testing.T) {
 	if err != nil || !strings.HasPrefix(first, "data: ") {
 		t.Fatalf("first event: %q %v", first, err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	exited := make(chan error, 1)
+	go func() { exited <- proc.terminate(t, 30*time.Second) }()
 	rest, err := io.ReadAll(resp.Body)
 	if err != nil || !strings.HasSuffix(string(rest), "data: [DONE]\n\n") {
 		t.Errorf("the stream in flight was cut by SIGTERM (%v): ...%q", err, rest[max(0, len(rest)-60):])
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("worker exited with %v; want 0; log:\n%s", err, log)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("worker did not exit after SIGTERM; log:\n%s", log)
+	if err := <-exited; err != nil {
+		t.Errorf("worker exited with %v; want 0; log:\n%s", err, log)
 	}
 	waitGone(t, pid)
 }

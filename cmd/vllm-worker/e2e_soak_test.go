@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,19 +30,10 @@ func TestSoak(t *testing.T) {
 	duration := time.Duration(soakSetting(t, "SOAK_SECONDS", 60)) * time.Second
 	const tokens = 50
 
-	log := newLogSink()
-	cmd := exec.Command(os.Args[0])
 	// gctrace: the runtime prints the live heap after each collection, which tells
 	// a leak from memory the runtime has not yet returned.
-	cmd.Env = baseEnv("SIM_ITL_MS=20", "MAX_CONCURRENCY=2000", "MAX_QUEUE=2000", "LOG_LEVEL=info", "GODEBUG=gctrace=1")
-	cmd.Stderr = log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	pid := cmd.Process.Pid
-	line := log.waitLine(t, 20*time.Second, func(l map[string]any) bool { return l["message"] == "listening" })
-	url := "http://" + line["addr"].(string)
+	proc, url := startProcess(t, baseEnv("SIM_ITL_MS=20", "MAX_CONCURRENCY=2000", "MAX_QUEUE=2000", "LOG_LEVEL=info", "GODEBUG=gctrace=1"))
+	log, pid := proc.Log, proc.cmd.Process.Pid
 	waitReady(t, url, 30*time.Second, log)
 
 	tr := &http.Transport{MaxIdleConnsPerHost: streams, DisableCompression: true}
@@ -156,18 +145,8 @@ func TestSoak(t *testing.T) {
 	if err := soakStream(context.Background(), client, url, body, tokens); err != nil {
 		t.Errorf("a stream after the soak: %v", err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("worker exited with %v after the soak", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Errorf("worker did not exit after SIGTERM")
+	if err := proc.terminate(t, 30*time.Second); err != nil {
+		t.Errorf("worker exited with %v after the soak", err)
 	}
 }
 

@@ -65,8 +65,17 @@ func (m *engineManager) run(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
 		started := time.Now()
 		err := m.runOnce(ctx, attempt)
-		if m.isStopping() || ctx.Err() != nil {
+		if m.isStopping() {
 			return nil
+		}
+		if ctx.Err() != nil {
+			var exit *supervisor.ExitError
+			if !errors.As(err, &exit) {
+				return nil // a start-up interrupted by the signal
+			}
+			// The engine died on its own while the worker drains: not a clean stop.
+			m.onDown(err)
+			return err
 		}
 		m.onDown(err)
 		if m.cfg.Engine.Restart != config.RestartOnFailure {
@@ -97,7 +106,11 @@ func (m *engineManager) runOnce(ctx context.Context, attempt int) error {
 		return fmt.Errorf("find own executable: %w", err)
 	}
 	argv := m.cfg.EngineArgv(m.port, self)
-	m.log.Info().Strs("argv", argv).Int("attempt", attempt).Msg("starting engine")
+	logged := make([]string, len(argv))
+	for i, a := range argv {
+		logged[i] = m.cfg.Scrub(a) // a secret may come in through VLLM_EXTRA_ARGS
+	}
+	m.log.Info().Strs("argv", logged).Int("attempt", attempt).Msg("starting engine")
 	stopGrace := 10 * time.Second
 	if m.cfg.Engine.ShutdownTimeout > 0 {
 		stopGrace = m.cfg.Engine.ShutdownTimeout + 5*time.Second

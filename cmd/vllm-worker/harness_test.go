@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,5 +187,43 @@ func waitReady(t *testing.T, url string, timeout time.Duration, log interface{ S
 			t.Fatalf("worker not ready within %v (last: %v); log:\n%s", timeout, err, log.String())
 		}
 		time.Sleep(20 * time.Millisecond) // polling for readiness, not synchronising
+	}
+}
+
+// workerProcess is a worker run as a real process: the test binary as main.
+type workerProcess struct {
+	cmd *exec.Cmd
+	Log *logSink
+}
+
+// startProcess starts a worker process with env and returns once it listens.
+// It is killed when the test ends, if it still runs.
+func startProcess(t *testing.T, env []string) (*workerProcess, string) {
+	t.Helper()
+	p := &workerProcess{cmd: exec.Command(os.Args[0]), Log: newLogSink()}
+	p.cmd.Env = env
+	p.cmd.Stderr = p.Log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	line := p.Log.waitLine(t, 20*time.Second, func(l map[string]any) bool { return l["message"] == "listening" })
+	return p, "http://" + line["addr"].(string)
+}
+
+// terminate sends SIGTERM and returns the process's exit error.
+func (p *workerProcess) terminate(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("worker did not exit within %v of SIGTERM; log:\n%s", timeout, p.Log)
+		return nil
 	}
 }

@@ -145,6 +145,9 @@ func (w *worker) serve(ctx context.Context) error {
 		life.set(server.StateStarting, "")
 	}
 	mgr.onReady = func() {
+		if life.Status().State == server.StateDraining {
+			return // a /health that recovers during the drain changes nothing
+		}
 		client.CloseIdle() // connections to a previous engine are dead
 		if _, err := models.Refresh(ctx); err != nil {
 			w.log.Warn().Err(err).Msg("could not list the engine's models; using the configured names")
@@ -161,7 +164,9 @@ func (w *worker) serve(ctx context.Context) error {
 	}
 	mgr.onDown = func(err error) {
 		m.EngineUp(false)
-		life.set(server.StateUnhealthy, "the engine is down")
+		if life.Status().State != server.StateDraining {
+			life.set(server.StateUnhealthy, "the engine is down")
+		}
 		w.log.Error().Err(err).Msg("engine down")
 	}
 	mgr.onRestart = m.EngineRestarted
@@ -192,7 +197,10 @@ func (w *worker) serve(ctx context.Context) error {
 		}
 		stopHTTP(cfg.Worker.ShutdownGrace)
 		mgr.stop()
-		<-engineDone
+		if err := <-engineDone; err != nil {
+			w.log.Error().Err(err).Msg("the engine died during the drain")
+			return err
+		}
 		w.log.Info().Msg("stopped")
 		return nil
 	case err := <-engineDone:

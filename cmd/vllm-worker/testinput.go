@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vllm-worker/vllm-worker/engine"
@@ -69,7 +70,8 @@ func runTestInput(ctx context.Context, value string, environ []string, stdout, s
 	ready := make(chan struct{})
 	mgr := newEngineManager(cfg, environ, enginePort, engineURL, w.log)
 	mgr.onStarting = func(func() (string, time.Time)) {}
-	mgr.onReady = func() { close(ready) }
+	var readyOnce sync.Once // onReady runs again when the engine's /health recovers
+	mgr.onReady = func() { readyOnce.Do(func() { close(ready) }) }
 	mgr.onDown = func(error) {}
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- mgr.run(ctx) }()

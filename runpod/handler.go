@@ -26,8 +26,9 @@ type HandlerOptions struct {
 	// DoneURL is RUNPOD_WEBHOOK_POST_OUTPUT; $RUNPOD_POD_ID becomes WorkerID and
 	// $ID the job id. Required.
 	DoneURL string
-	// StreamURL is RUNPOD_WEBHOOK_POST_STREAM, with DoneURL's substitutions. Empty
-	// means streamed items are not posted one by one (the final result still
+	// StreamURL is RUNPOD_WEBHOOK_POST_STREAM, with DoneURL's substitutions. When
+	// set, every output item of every job, streamed or not, is posted to it as it
+	// comes. Empty means items are not posted one by one (the final result still
 	// holds them all).
 	StreamURL string
 	// PingURL is RUNPOD_WEBHOOK_PING; $RUNPOD_POD_ID becomes WorkerID. Empty
@@ -60,6 +61,8 @@ type HandlerOptions struct {
 	// RetryMaxAttempts bounds the tries of one stream or done POST. Zero means 6.
 	RetryMaxAttempts int
 	// RetryMaxElapsed bounds the time spent retrying one POST. Zero means 1 minute.
+	// A job's stream items share it in effect: once one is given up, the job's
+	// later items are dropped (and counted) rather than each tried again.
 	RetryMaxElapsed time.Duration
 }
 
@@ -83,6 +86,7 @@ type handlerTimings struct {
 	retryAfterMax  time.Duration // cap of a Retry-After
 	stopErr        time.Duration // pause after a failed job-stop call
 	stopIdle       time.Duration // least time between two empty job-stop answers
+	takeIdle       time.Duration // least time between two takes that got no job
 	retryMin       time.Duration // first wait before a POST is tried again...
 	retryMax       time.Duration // ...growing up to this
 	attempt        time.Duration // bound of one stream or done POST
@@ -92,7 +96,7 @@ type handlerTimings struct {
 var defaultTimings = handlerTimings{
 	longPoll: 90 * time.Second, takeErrMin: 250 * time.Millisecond, takeErrMax: 10 * time.Second,
 	takeBadRequest: time.Second, tooMany: 5 * time.Second, retryAfterMax: time.Minute,
-	stopErr: time.Second, stopIdle: time.Second, retryMin: 250 * time.Millisecond,
+	stopErr: time.Second, stopIdle: time.Second, takeIdle: time.Second, retryMin: 250 * time.Millisecond,
 	retryMax: 10 * time.Second, attempt: time.Minute, minPing: 100 * time.Millisecond,
 }
 
@@ -126,6 +130,10 @@ type Handler struct {
 	abort      context.CancelCauseFunc
 	jobsCtx    context.Context
 	cancelJobs context.CancelCauseFunc
+	// drainOver ends when the drain after SIGTERM times out: from then on, the
+	// stream items still queued are dropped (final results are still posted).
+	drainOver context.Context
+	endDrain  context.CancelFunc
 
 	mu   sync.Mutex
 	jobs map[string]*handlerJob // taken and not finished
@@ -191,7 +199,7 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 		h.ping = strings.ReplaceAll(o.PingURL, "$RUNPOD_POD_ID", o.WorkerID)
 	}
 	if o.StreamURL == "" {
-		o.Log.Warn().Msg("RUNPOD_WEBHOOK_POST_STREAM is not set: streamed items reach RunPod only with the final result")
+		o.Log.Warn().Msg("RUNPOD_WEBHOOK_POST_STREAM is not set: output items reach RunPod only with the final result")
 	}
 	h.client = o.Client
 	if h.client == nil {
@@ -201,6 +209,7 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	}
 	h.abortCtx, h.abort = context.WithCancelCause(context.Background())
 	h.jobsCtx, h.cancelJobs = context.WithCancelCause(h.abortCtx)
+	h.drainOver, h.endDrain = context.WithCancel(context.Background())
 	return h, nil
 }
 
@@ -230,10 +239,10 @@ func addQuery(u string, kv ...string) string {
 }
 
 // Run takes and runs jobs until ctx ends or Abort is called. Then it stops taking
-// jobs and polling job-stop, lets the jobs in flight finish for DrainTimeout (not
-// after Abort), fails what is left, delivers every result, stops the heartbeat
-// and returns: nil after ctx ended, an error wrapping Abort's error after Abort.
-// Run may be called once.
+// jobs, lets the jobs in flight finish for DrainTimeout (not after Abort), fails
+// what is left, delivers every result, stops polling job-stop (a job stopped
+// during the drain posts nothing) and the heartbeat, and returns: nil after ctx
+// ended, an error wrapping Abort's error after Abort. Run may be called once.
 func (h *Handler) Run(ctx context.Context) error {
 	if !h.started.CompareAndSwap(false, true) {
 		return errors.New("runpod handler: Run called twice")
@@ -254,13 +263,18 @@ func (h *Handler) Run(ctx context.Context) error {
 	}
 	h.o.Log.Info().Str("worker_id", h.o.WorkerID).Int("max_concurrency", h.o.MaxConcurrency).Msg("handler mode: taking jobs")
 
-	var loops sync.WaitGroup
-	loops.Go(func() { h.takeLoop(takeCtx) })
+	// job-stop is polled until the drain is over: RunPod may stop a job that is
+	// draining, and that job must then post nothing.
+	var stopper sync.WaitGroup
+	stopCtx, stopStopping := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopStopping()
 	if h.stop != "" {
-		loops.Go(func() { h.stopLoop(takeCtx) })
+		stopper.Go(func() { h.stopLoop(stopCtx) })
 	}
-	loops.Wait() // no job starts after this: only takeLoop starts jobs
+	h.takeLoop(takeCtx) // no job starts after this: only takeLoop starts jobs
 	h.drain()
+	stopStopping()
+	stopper.Wait()
 	stopHeart()
 	heart.Wait()
 
@@ -288,6 +302,7 @@ func (h *Handler) drain() {
 		if n := len(h.InProgress()); n > 0 {
 			h.o.Log.Warn().Int("jobs", n).Msg("drain timeout: failing the jobs still running")
 		}
+		h.endDrain()
 		h.cancelJobs(errDraining)
 	}
 	<-done

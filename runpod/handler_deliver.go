@@ -114,15 +114,23 @@ func retryAfter(hdr http.Header, now time.Time, limit time.Duration) (time.Durat
 	return min(d, limit), true
 }
 
-// streamSender posts one job's streamed items to job-stream, in order, from its
+// streamSender posts one job's output items to job-stream, in order, from its
 // own goroutine, so that generation never waits for a POST. Its queue is
 // unbounded, but every item is also held in the job's aggregated output anyway.
+//
+// Its POSTs are bounded so that they never hold up a drain for long: each item
+// has the usual retries, but once one item is given up the job's later items are
+// dropped without a try (one budget per job, not one per item), and once the
+// drain deadline has passed, the item in flight is cut and the ones still queued
+// are dropped. A dropped item counts as a delivery failure; the drops are logged
+// once per job. The final result is not affected: it holds every item.
 type streamSender struct {
 	h    *Handler
 	job  *handlerJob
 	log  zerolog.Logger
-	wake chan struct{} // capacity 1: "the queue changed"
-	done chan struct{} // closed when run returns
+	ctx  context.Context // the job's sendCtx, also ended at the drain deadline
+	wake chan struct{}   // capacity 1: "the queue changed"
+	done chan struct{}   // closed when run returns
 
 	mu     sync.Mutex
 	queue  []json.RawMessage
@@ -131,7 +139,14 @@ type streamSender struct {
 
 func newStreamSender(h *Handler, j *handlerJob, log zerolog.Logger) *streamSender {
 	s := &streamSender{h: h, job: j, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go s.run() // owned by the job's goroutine, which waits in finish
+	ctx, cancel := context.WithCancel(j.sendCtx)
+	unhook := context.AfterFunc(h.drainOver, cancel)
+	s.ctx = ctx
+	go func() { // owned by the job's goroutine, which waits in finish
+		defer cancel()
+		defer unhook()
+		s.run()
+	}()
 	return s
 }
 
@@ -163,6 +178,20 @@ func (s *streamSender) finish() {
 func (s *streamSender) run() {
 	defer close(s.done)
 	u := addQuery(expandURL(s.h.o.StreamURL, s.h.o.WorkerID, s.job.id), "isStream", "false")
+	dropped, why := 0, "" // why is set once items are being dropped
+	defer func() {
+		if dropped > 0 {
+			s.log.Error().Int("items", dropped).Str("reason", why).Msg("stream items dropped without being delivered to RunPod")
+		}
+	}()
+	drop := func(reason string) {
+		if why == "" {
+			why = reason
+		}
+		dropped++
+		s.h.failures.Add(1)
+	}
+	const afterDeadline = "the drain deadline passed"
 	for {
 		s.mu.Lock()
 		batch, closed := s.queue, s.closed
@@ -176,15 +205,27 @@ func (s *streamSender) run() {
 			continue
 		}
 		for _, item := range batch {
-			if s.job.sendCtx.Err() != nil {
+			switch {
+			case s.job.sendCtx.Err() != nil:
 				continue // the job was stopped: RunPod wants nothing more of it
+			case why != "":
+				drop(why)
+				continue
+			case s.h.drainOver.Err() != nil:
+				drop(afterDeadline)
+				continue
 			}
 			body := make([]byte, 0, len(item)+12)
 			body = append(append(append(body, `{"output":`...), item...), '}')
-			err := s.h.post(s.job.sendCtx, s.log, u, s.job.id, body)
-			if err != nil && s.job.sendCtx.Err() == nil {
+			err := s.h.post(s.ctx, s.log, u, s.job.id, body)
+			switch {
+			case err == nil, s.job.sendCtx.Err() != nil:
+			case s.h.drainOver.Err() != nil:
+				drop(afterDeadline)
+			default:
 				s.h.failures.Add(1)
-				s.log.Error().Err(err).Msg("a streamed item could not be delivered to RunPod")
+				s.log.Error().Err(err).Msg("a stream item could not be delivered to RunPod; the job's later stream items are dropped")
+				why = "an earlier stream item of the job could not be delivered"
 			}
 		}
 	}

@@ -57,10 +57,9 @@ func TestHandlerFaults(t *testing.T) {
 			t.Errorf("%s: %d results (%+v); want one output", id, len(d), d)
 			continue
 		}
-		if d[0].IsStream {
-			if diff := cmp.Diff(normalize(d[0].Output), normalize(x.rp.Stream(id))); diff != "" {
-				t.Errorf("%s: streamed items differ from the result (-done +stream):\n%s", id, diff)
-			}
+		// Streamed or not, every item went to the stream URL too.
+		if diff := cmp.Diff(normalize(d[0].Output), normalize(x.rp.Stream(id))); diff != "" {
+			t.Errorf("%s: streamed items differ from the result (-done +stream):\n%s", id, diff)
 		}
 	}
 	statuses := map[int]int{}
@@ -159,5 +158,112 @@ func TestHandlerTakeErrorsBackOff(t *testing.T) {
 	// Backoff from 5ms doubling to 50ms: well under 20 calls in 300ms.
 	if n < 2 || n > 20 {
 		t.Errorf("%d take calls in 300ms; want a backing-off few", n)
+	}
+}
+
+// unavailable is a stream URL that answers 503 to everything; hits counts the POSTs.
+func unavailable(t *testing.T) (tmpl string, hits *atomic.Int64) {
+	hits = new(atomic.Int64)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/job-stream/$RUNPOD_POD_ID/$ID?gpu=x", hits
+}
+
+// dropLines returns the log lines that report dropped stream items.
+func dropLines(logs string) []string {
+	var out []string
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "stream items dropped") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// TestHandlerStreamBudgetPerJob: a stream URL that keeps failing costs a job one
+// retry budget, not one per item: once an item is given up, the job's other
+// items are dropped, each counted, and logged once with the job id.
+func TestHandlerStreamBudgetPerJob(t *testing.T) {
+	var logs syncBuffer
+	x := newHarness(t, sim.Options{}, HandlerOptions{
+		MaxConcurrency: 2, Log: zerolog.New(&logs), RetryMaxAttempts: 1000, RetryMaxElapsed: 300 * time.Millisecond,
+	})
+	var hits *atomic.Int64
+	x.h.o.StreamURL, hits = unavailable(t)
+	// max_batch_size 1: one item per token, 40 items a job (12 s of retries
+	// if each item had its own budget).
+	for _, id := range []string{"a", "b"} {
+		x.rp.Enqueue(id, json.RawMessage(`{"prompt":"x","stream":true,"max_batch_size":1,"sampling_params":{"max_tokens":40}}`))
+	}
+	start := time.Now()
+	x.start()
+	if err := x.rp.WaitDone(waitCtx(t, 20*time.Second), 2); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the results took %v: each stream item got its own retry budget", d)
+	}
+	if err := x.stop(); err != nil {
+		t.Fatal(err)
+	}
+	var items int64
+	for _, id := range []string{"a", "b"} {
+		d := x.rp.Dones(id)
+		if len(d) != 1 || d[0].Error != "" || len(d[0].Output) < 2 {
+			t.Fatalf("%s: %+v; want one result with several items", id, d)
+		}
+		items += int64(len(d[0].Output))
+	}
+	if st := x.h.Stats(); st.DeliveryFailures != items {
+		t.Errorf("delivery failures = %d; want %d, one per stream item", st.DeliveryFailures, items)
+	}
+	if hits.Load() == 0 {
+		t.Error("the stream URL was never tried")
+	}
+	lines := dropLines(logs.String())
+	for _, id := range []string{"a", "b"} {
+		n := 0
+		for _, l := range lines {
+			if strings.Contains(l, `"job_id":"`+id+`"`) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("job %s: %d log lines about dropped items; want 1:\n%s", id, n, strings.Join(lines, "\n"))
+		}
+	}
+}
+
+// TestHandlerStreamDrainDeadline: when the drain times out, stream items still
+// being retried or queued are dropped, so the drain does not outlast its timeout
+// by a stream item's retry budget; the final result is still posted.
+func TestHandlerStreamDrainDeadline(t *testing.T) {
+	var logs syncBuffer
+	x := newHarness(t, sim.Options{ITL: 10 * time.Millisecond}, HandlerOptions{
+		DrainTimeout: 200 * time.Millisecond, Log: zerolog.New(&logs), RetryMaxAttempts: 10000, RetryMaxElapsed: time.Minute,
+	})
+	var hits *atomic.Int64
+	x.h.o.StreamURL, hits = unavailable(t)
+	x.rp.Enqueue("long", json.RawMessage(`{"prompt":"x","stream":true,"max_batch_size":1,"sampling_params":{"max_tokens":1000}}`))
+	x.start()
+	until(t, 10*time.Second, "the first stream item to be retried", func() bool { return hits.Load() >= 3 })
+	start := time.Now()
+	if err := x.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Run took %v to return after a 200ms drain", d)
+	}
+	if d := x.rp.Dones("long"); len(d) != 1 || d[0].Error != errDraining.Error() || !d[0].IsStream {
+		t.Errorf("long: %+v; want one shutdown error", d)
+	}
+	if st := x.h.Stats(); st.DeliveryFailures < 2 {
+		t.Errorf("stats = %+v; want the stream items in flight and queued counted as failures", st)
+	}
+	if lines := dropLines(logs.String()); len(lines) != 1 || !strings.Contains(lines[0], `"job_id":"long"`) || !strings.Contains(lines[0], "drain deadline") {
+		t.Errorf("log lines about dropped items: %q; want one naming the job and the drain deadline", lines)
 	}
 }

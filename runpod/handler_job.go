@@ -19,7 +19,8 @@ type handlerJob struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	// sendCtx bounds the job's stream POSTs: it ends only when the job is stopped,
-	// so the items of a job failed by shutdown are still delivered.
+	// so the items of a job failed by shutdown are still delivered (up to the
+	// drain deadline, see Handler.drainOver).
 	sendCtx  context.Context
 	stopSend context.CancelFunc
 	stopped  atomic.Bool
@@ -76,15 +77,17 @@ func (h *Handler) runJob(j *handlerJob, hasSlot bool) {
 	}
 
 	stream, items, err := h.execute(j, log)
+	if err != nil && j.ctx.Err() != nil {
+		err = context.Cause(j.ctx) // the shutdown or abort, not the engine's echo of it
+	}
+	body := resultBody(items, err, h.abortCtx.Err() != nil)
+	// Checked last, just before the POST: a job stopped at any moment until now
+	// (also during the drain after SIGTERM) posts nothing.
 	if j.stopped.Load() {
 		h.cancelled.Add(1)
 		log.Info().Msg("job stopped by RunPod; no result is posted")
 		return
 	}
-	if err != nil && j.ctx.Err() != nil {
-		err = context.Cause(j.ctx) // the shutdown or abort, not the engine's echo of it
-	}
-	aborted := h.abortCtx.Err() != nil
 	if err != nil {
 		h.failed.Add(1)
 		log.Warn().Err(err).Msg("job failed")
@@ -92,11 +95,13 @@ func (h *Handler) runJob(j *handlerJob, hasSlot bool) {
 		h.completed.Add(1)
 		log.Debug().Int("items", len(items)).Msg("job completed")
 	}
-	h.deliverResult(log, j.id, stream, resultBody(items, err, aborted))
+	h.deliverResult(log, j.id, stream, body)
 }
 
-// execute parses and runs the job; a streamed job's items are posted as they come
-// and all of them delivered (or given up) before it returns.
+// execute parses and runs the job. With a stream URL, every output item (of a
+// streamed job or not) is posted to it as it comes, and all of them are
+// delivered (or given up) before execute returns. stream is the input's flag,
+// which only sets isStream on the final result.
 func (h *Handler) execute(j *handlerJob, log zerolog.Logger) (stream bool, items []json.RawMessage, err error) {
 	in, err := ParseInput(j.input)
 	if err != nil {
@@ -107,7 +112,7 @@ func (h *Handler) execute(j *handlerJob, log zerolog.Logger) (stream bool, items
 	}
 	var emit Emit
 	var s *streamSender
-	if in.Stream && h.o.StreamURL != "" {
+	if h.o.StreamURL != "" {
 		s = newStreamSender(h, j, log)
 		emit = s.push
 	}

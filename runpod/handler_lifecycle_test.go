@@ -1,9 +1,11 @@
 package runpod
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -167,4 +169,115 @@ func TestHandlerAbort(t *testing.T) {
 	if got := x.rp.Taken(); len(got) != 2 || x.rp.Queued() != 1 {
 		t.Errorf("taken %v; want no job taken after Abort", got)
 	}
+}
+
+// TestHandlerJobStopDuringDrain: job-stop is still polled while jobs drain after
+// SIGTERM; a job RunPod stops then is aborted at once and posts nothing.
+func TestHandlerJobStopDuringDrain(t *testing.T) {
+	x := newHarness(t, sim.Options{ITL: 20 * time.Millisecond}, HandlerOptions{MaxConcurrency: 2, DrainTimeout: time.Minute})
+	// 1000 tokens at 20ms: 20s of work, far longer than the wait below.
+	x.rp.Enqueue("long", json.RawMessage(`{"prompt":"x","stream":true,"sampling_params":{"max_tokens":1000}}`))
+	x.rp.Enqueue("short", json.RawMessage(`{"prompt":"x","sampling_params":{"max_tokens":5}}`))
+	x.start()
+	if err := x.rp.WaitStream(waitCtx(t, 10*time.Second), "long", 1); err != nil {
+		t.Fatal(err)
+	}
+	x.cancel() // SIGTERM: the drain begins
+	x.rp.Stop("long")
+	err, werr := x.wait(10 * time.Second)
+	if werr != nil {
+		t.Fatalf("%v: the job stopped during the drain kept running", werr)
+	}
+	if err != nil {
+		t.Errorf("Run = %v; want nil", err)
+	}
+	if d := x.rp.Dones("long"); len(d) != 0 {
+		t.Errorf("a job stopped during the drain posted a result: %+v", d)
+	}
+	if d := x.rp.Dones("short"); len(d) != 1 || d[0].Error != "" {
+		t.Errorf("the other job: %+v; want one result", d)
+	}
+	if got := x.sim.Stats().Aborts; got < 1 {
+		t.Errorf("engine aborts = %d; want the stopped job's request aborted", got)
+	}
+	if st := x.h.Stats(); st.Cancelled != 1 {
+		t.Errorf("stats = %+v; want 1 cancelled", st)
+	}
+}
+
+// stoppingRunner stands for a job that RunPod stops at the very last moment:
+// after its output is complete, before its result is posted.
+type stoppingRunner struct{ h *Handler }
+
+func (r stoppingRunner) Run(_ context.Context, id string, _ *Input, _ Emit) ([]json.RawMessage, error) {
+	if id == "stopped-late" {
+		r.h.stopJob(id)
+	}
+	return []json.RawMessage{json.RawMessage(`"done"`)}, nil
+}
+
+func TestHandlerJobStoppedBeforeResult(t *testing.T) {
+	x := newHarness(t, sim.Options{}, HandlerOptions{})
+	x.h.o.Runner = stoppingRunner{x.h}
+	x.rp.Enqueue("stopped-late", json.RawMessage(`{"prompt":"x"}`))
+	x.rp.Enqueue("next", json.RawMessage(`{"prompt":"x"}`))
+	x.start()
+	if err := x.rp.Wait(waitCtx(t, 10*time.Second), func() bool { return len(x.rp.Dones("next")) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if d := x.rp.Dones("stopped-late"); len(d) != 0 {
+		t.Errorf("a job stopped before its result was posted posted it: %+v", d)
+	}
+	if st := x.h.Stats(); st.Cancelled != 1 || st.Completed != 1 {
+		t.Errorf("stats = %+v; want 1 cancelled, 1 completed", st)
+	}
+}
+
+// TestHandlerTakeIdle: against a take URL that answers 204 at once (no long
+// poll), takes that got no job are spaced by takeIdle; takes that got jobs are
+// followed by the next at once.
+func TestHandlerTakeIdle(t *testing.T) {
+	t.Run("empty answers", func(t *testing.T) {
+		x := newHarness(t, sim.Options{}, HandlerOptions{PingInterval: time.Hour})
+		fast := fakerunpod.New(t, fakerunpod.Options{LongPoll: -1})
+		x.h.take = expandURL(fast.TakeURL(), x.h.o.WorkerID, x.h.o.WorkerID)
+		x.h.takeBatch = ""
+		x.h.t.takeIdle = 50 * time.Millisecond
+		x.start()
+		time.Sleep(300 * time.Millisecond) // measuring a rate: the waiting is the test
+		if err := x.stop(); err != nil {
+			t.Fatal(err)
+		}
+		takes := fast.Takes()
+		for _, tk := range takes {
+			if tk.Status != http.StatusNoContent {
+				t.Errorf("take answered %d; want 204", tk.Status)
+			}
+		}
+		// One take per 50ms: about 6 in 300ms, where a hot loop makes thousands.
+		if n := len(takes); n < 2 || n > 10 {
+			t.Errorf("%d takes in 300ms; want one per 50ms", n)
+		}
+	})
+	t.Run("jobs", func(t *testing.T) {
+		x := newHarness(t, sim.Options{}, HandlerOptions{PingInterval: time.Hour})
+		fast := fakerunpod.New(t, fakerunpod.Options{LongPoll: -1})
+		x.h.take = expandURL(fast.TakeURL(), x.h.o.WorkerID, x.h.o.WorkerID)
+		x.h.takeBatch = ""
+		x.h.o.DoneURL, x.h.o.StreamURL = fast.DoneURL(), fast.StreamURL()
+		x.h.t.takeIdle = time.Hour // an empty take before the last job would stall the test
+		for i := range 3 {
+			fast.Enqueue(fmt.Sprint("job-", i), json.RawMessage(`{"prompt":"x","sampling_params":{"max_tokens":3}}`))
+		}
+		x.start()
+		if err := fast.WaitDone(waitCtx(t, 10*time.Second), 3); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -22,7 +22,10 @@ type takenJob struct {
 }
 
 // takeLoop takes jobs while slots are free, until ctx ends. It never takes more
-// jobs than there are free slots, and waits while none is.
+// jobs than there are free slots, and waits while none is. A take that got jobs
+// is followed by the next at once; one that got none (RunPod's long poll ran out,
+// or a server that does not long-poll answered at once) is not followed sooner
+// than takeIdle after it began, so an empty answer never makes a hot loop.
 func (h *Handler) takeLoop(ctx context.Context) {
 	failing := &backoff.ExponentialBackOff{
 		InitialInterval: h.t.takeErrMin, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: h.t.takeErrMax,
@@ -33,6 +36,7 @@ func (h *Handler) takeLoop(ctx context.Context) {
 		if n == 0 {
 			return
 		}
+		start := time.Now()
 		jobs, pause, err := h.takeJobs(ctx, n)
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -42,6 +46,9 @@ func (h *Handler) takeLoop(ctx context.Context) {
 			h.o.Log.Warn().Err(err).Dur("retry_in", pause).Msg("job take failed")
 		default:
 			failing.Reset()
+			if len(jobs) == 0 {
+				pause = max(pause, h.t.takeIdle-time.Since(start))
+			}
 		}
 		for i, tj := range jobs {
 			h.startJob(tj, i < n)
@@ -93,7 +100,8 @@ func (h *Handler) takeURL(n int) string {
 }
 
 // takeJobs makes one (long-poll) take call for up to n jobs. pause is how long to
-// wait before the next call when RunPod asked for it (429) or had nothing (400).
+// wait before the next call when RunPod asked for it (429) or had nothing (400);
+// takeLoop adds its own least interval after any answer without a job.
 func (h *Handler) takeJobs(ctx context.Context, n int) (jobs []takenJob, pause time.Duration, err error) {
 	pollCtx, cancel := context.WithTimeout(ctx, h.t.longPoll)
 	defer cancel()

@@ -63,8 +63,8 @@ func (s *Server) handleTake(w http.ResponseWriter, r *http.Request, batch bool) 
 	}
 	s.mu.Unlock()
 
-	deadline := time.NewTimer(s.o.LongPoll)
-	defer deadline.Stop()
+	deadline := s.longPoll()
+	defer stopTimer(deadline)
 	for {
 		s.mu.Lock()
 		if len(s.queue) > 0 {
@@ -124,8 +124,8 @@ func writeJobs(w http.ResponseWriter, jobs []Job, batch bool) {
 }
 
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
-	deadline := time.NewTimer(s.o.LongPoll)
-	defer deadline.Stop()
+	deadline := s.longPoll()
+	defer stopTimer(deadline)
 	for {
 		s.mu.Lock()
 		if len(s.stops) > 0 {
@@ -267,4 +267,18 @@ func fraction(key, salt string) float64 {
 	_, _ = io.WriteString(h, salt)
 	_, _ = io.WriteString(h, key)
 	return float64(h.Sum64()%10000) / 10000
+}
+
+// longPoll is the deadline of one long poll; nil when long polls are off.
+func (s *Server) longPoll() *time.Timer {
+	if s.o.LongPoll < 0 {
+		return nil
+	}
+	return time.NewTimer(s.o.LongPoll)
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
 }

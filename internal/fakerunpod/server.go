@@ -29,7 +29,8 @@ type Options struct {
 	// Authorization (else 401). Empty means "rp-test-key".
 	APIKey string
 	// LongPoll is how long job-take and job-stop wait for work before they answer
-	// 204. Zero means 200 ms.
+	// 204. Zero means 200 ms; a negative value means no long poll: with no work,
+	// they answer 204 at once (a server that does not long-poll).
 	LongPoll time.Duration
 	// RetryAfter is the Retry-After header of injected 429 answers. Empty means "1".
 	RetryAfter string
@@ -78,7 +79,7 @@ func New(tb testing.TB, o Options) *Server {
 	if o.APIKey == "" {
 		o.APIKey = "rp-test-key"
 	}
-	if o.LongPoll <= 0 {
+	if o.LongPoll == 0 {
 		o.LongPoll = 200 * time.Millisecond
 	}
 	if o.RetryAfter == "" {
@@ -200,9 +201,12 @@ func (s *Server) notifyLocked() {
 }
 
 // waitChange waits until something changes, the deadline passes, or r's client leaves. It
-// reports false in the last two cases. Call it without the lock, with ch read
-// under it.
+// reports false in the last two cases, and at once when long polls are off
+// (deadline nil). Call it without the lock, with ch read under it.
 func waitChange(r *http.Request, ch <-chan struct{}, deadline *time.Timer) bool {
+	if deadline == nil {
+		return false
+	}
 	select {
 	case <-ch:
 		return true

@@ -113,3 +113,24 @@ func TestServer(t *testing.T) {
 		t.Error("WaitDone(2) = nil with one job done")
 	}
 }
+
+// TestServerNoLongPoll: with a negative LongPoll, take and job-stop answer 204 at
+// once when there is no work.
+func TestServerNoLongPoll(t *testing.T) {
+	defer http.DefaultClient.CloseIdleConnections()
+	s := New(t, Options{LongPoll: -1})
+	stop := strings.Replace(s.TakeURL(), "/job-take/", "/job-stop/", 1)
+	for _, u := range []string{s.TakeURL(), stop} {
+		start := time.Now()
+		if code, _ := call(t, s, "GET", u, "", ""); code != http.StatusNoContent {
+			t.Errorf("%s = %d; want 204", u, code)
+		}
+		if d := time.Since(start); d > 150*time.Millisecond {
+			t.Errorf("%s answered after %v; want at once", u, d)
+		}
+	}
+	s.Enqueue("a", json.RawMessage(`{}`))
+	if code, body := call(t, s, "GET", s.TakeURL(), "", ""); code != 200 || body != `{"id":"a","input":{}}` {
+		t.Errorf("take = %d %s", code, body)
+	}
+}

@@ -388,9 +388,10 @@ func writeAPIDoc(d *apiDoc, w *testWorker) {
 	d.md("## Handler mode",
 		"",
 		"On a RunPod serverless queue endpoint (`RUNPOD_WEBHOOK_GET_JOB` set) jobs come from RunPod",
-		"instead of `/run`: the input shapes and output items are the ones above. A streamed job's items",
-		"are POSTed one by one to RunPod's stream URL as they are produced, and the job's final result",
-		"is `{\"output\": [all items]}` or `{\"error\": \"message\"}`, so `/stream` and `/status` on",
+		"instead of `/run`: the input shapes and output items are the ones above. Every job's items",
+		"are POSTed one by one to RunPod's stream URL as they are produced (a non-streamed job has one),",
+		"and the job's final result is `{\"output\": [all items]}` or `{\"error\": \"message\"}` (with",
+		"`isStream=true` for streamed jobs), so `/stream` and `/status` on",
 		"`api.runpod.ai` show what they show here. See [deployment](deployment.md) and",
 		"[architecture](architecture.md).")
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -148,4 +149,15 @@ func AsAPIError(ctx context.Context, err error) *openai.Error {
 		return openai.NewError(http.StatusBadGateway, "the engine is unreachable")
 	}
 	return openai.NewError(http.StatusBadGateway, "the engine closed the connection without answering")
+}
+
+// maxErrorBody bounds how much of an engine error body is read.
+const maxErrorBody = 1 << 20
+
+// ErrorBody reads an engine error answer (status >= 400) and returns it as the
+// OpenAI envelope with the engine's status: vLLM's own envelope unchanged, its
+// classic flat form, FastAPI's {"detail":...} and plain text wrapped.
+func ErrorBody(resp *http.Response) []byte {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	return openai.NormalizeError(resp.StatusCode, raw)
 }

@@ -86,20 +86,19 @@ func (r *Runner) send(ctx context.Context, requestID, method, path string, body 
 	}
 	if resp.StatusCode >= 400 {
 		defer resp.Body.Close()
-		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return nil, &EngineError{Status: resp.StatusCode, Message: errorMessage(resp.StatusCode, raw)}
+		return nil, &EngineError{Status: resp.StatusCode, Message: errorMessage(resp.StatusCode, engine.ErrorBody(resp))}
 	}
 	return resp, nil
 }
 
-// errorMessage extracts the message of an engine error body.
-func errorMessage(status int, raw []byte) string {
+// errorMessage extracts the message of an engine error envelope.
+func errorMessage(status int, envelope []byte) string {
 	var env struct {
 		Error struct {
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	if json.Unmarshal(openai.NormalizeError(status, raw), &env) == nil && env.Error.Message != "" {
+	if json.Unmarshal(envelope, &env) == nil && env.Error.Message != "" {
 		return env.Error.Message
 	}
 	return http.StatusText(status)

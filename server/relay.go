@@ -11,11 +11,9 @@ import (
 	"time"
 
 	"github.com/vllm-worker/vllm-worker/batching"
+	"github.com/vllm-worker/vllm-worker/engine"
 	"github.com/vllm-worker/vllm-worker/openai"
 )
-
-// maxErrorBody bounds how much of an engine error body is read.
-const maxErrorBody = 1 << 20
 
 // doneDrainWait is how long the relay waits, after [DONE], for the engine to
 // end its body so that the connection can be reused.
@@ -29,8 +27,7 @@ var eventReaders = sync.Pool{New: func() any { return openai.NewEventReader(nil)
 // with the engine's status, streams event by event, anything else byte for byte.
 func relay(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Response, cancel context.CancelFunc, expectDone bool) {
 	if resp.StatusCode >= 400 {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		out := openai.NormalizeError(resp.StatusCode, body)
+		out := engine.ErrorBody(resp)
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
 		h.Set("Content-Length", strconv.Itoa(len(out)))

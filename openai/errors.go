@@ -2,6 +2,7 @@ package openai
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -92,6 +93,14 @@ func (e *Error) SSE() []byte {
 	return AppendEvent(nil, e.JSON())
 }
 
+// JSONError is the 400 for a body CheckJSON refused.
+func JSONError(err error) *Error {
+	if errors.Is(err, ErrTooDeep) {
+		return NewError(http.StatusBadRequest, "request body is nested deeper than "+strconv.Itoa(MaxJSONDepth)+" levels")
+	}
+	return NewError(http.StatusBadRequest, "request body is not valid JSON: "+err.Error())
+}
+
 // WriteError writes e as a JSON response with its status.
 func WriteError(w http.ResponseWriter, e *Error) {
 	body := e.JSON()
@@ -106,8 +115,10 @@ func WriteError(w http.ResponseWriter, e *Error) {
 // the upstream status. vLLM's recent nested form passes through unchanged; its
 // classic flat form, FastAPI's {"detail": ...} and plain text are wrapped.
 func NormalizeError(status int, body []byte) []byte {
+	// The engine is outside input too: only a document CheckJSON accepts is
+	// handed to gjson, whose parser recurses.
 	root := gjson.ParseBytes(body)
-	if gjson.ValidBytes(body) && root.IsObject() {
+	if CheckJSON(body) == nil && root.IsObject() {
 		if e := root.Get("error"); e.IsObject() && e.Get("message").Type == gjson.String {
 			if e.Get("type").Type == gjson.String && e.Get("code").Exists() {
 				return body // vLLM's own envelope, complete

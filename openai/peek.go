@@ -17,8 +17,9 @@ type Fields struct {
 	IncludeUsage bool
 }
 
-// Peek validates that body is one JSON object and reads Fields from it in a single
-// pass over its top-level keys. The error is a 400 naming the offending field.
+// Peek validates that body is one JSON object, nested at most MaxJSONDepth
+// levels, and reads Fields from it in a single pass over its top-level keys. The
+// error is a 400 naming the offending field.
 func Peek(body []byte) (Fields, *Error) {
 	f := Fields{N: 1}
 	if len(body) == 0 {
@@ -27,8 +28,8 @@ func Peek(body []byte) (Fields, *Error) {
 	if !utf8.Valid(body) {
 		return f, NewError(http.StatusBadRequest, "request body is not valid UTF-8")
 	}
-	if !gjson.ValidBytes(body) {
-		return f, NewError(http.StatusBadRequest, "request body is not valid JSON")
+	if err := CheckJSON(body); err != nil {
+		return f, JSONError(err)
 	}
 	root := gjson.ParseBytes(body)
 	if !root.IsObject() {

@@ -7,6 +7,8 @@ import (
 	"math"
 	"net/http"
 	"strings"
+
+	"github.com/vllm-worker/vllm-worker/engine"
 )
 
 // Kind is the shape of a job input.
@@ -58,7 +60,8 @@ func badField(field, format string, args ...any) *InputError {
 	return &InputError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// openAIRoutes are the routes an openai_route may name.
+// openAIRoutes are the routes an openai_route may name: fixed, so that they
+// need no path check.
 var openAIRoutes = map[string]bool{
 	"/v1/chat/completions": true,
 	"/v1/completions":      true,
@@ -67,6 +70,9 @@ var openAIRoutes = map[string]bool{
 	"/v1/messages":         true,
 	"/v1/embeddings":       true,
 }
+
+// openAIRouteList names openAIRoutes in error messages.
+const openAIRouteList = "/v1/chat/completions, /v1/completions, /v1/models, /v1/responses, /v1/messages or /v1/embeddings"
 
 // ParseInput validates a job's input. Nothing reaches the engine for an input it
 // rejects.
@@ -169,7 +175,7 @@ func parseOpenAI(fields map[string]json.RawMessage, in *Input) error {
 			return badField("openai_route", "must be a string such as /v1/chat/completions")
 		}
 		if !openAIRoutes[in.Path] {
-			return badField("openai_route", "%q is not an OpenAI route (use /v1/chat/completions, /v1/completions or /v1/models; other engine routes go in route)", in.Path)
+			return badField("openai_route", "%q is not an OpenAI route (use one of %s; other engine routes go in route)", in.Path, openAIRouteList)
 		}
 	}
 	if present(fields, "openai_input") {
@@ -193,9 +199,11 @@ func parseRoute(fields map[string]json.RawMessage, in *Input) error {
 	if err := json.Unmarshal(fields["route"], &in.Path); err != nil || !strings.HasPrefix(in.Path, "/") {
 		return badField("route", "must be an engine path starting with /, such as /tokenize")
 	}
-	if strings.Contains(in.Path, "..") || strings.ContainsAny(in.Path, " \t\r\n#") {
-		return badField("route", "%q is not a valid path", in.Path)
+	clean, err := engine.CleanPath(in.Path)
+	if err != nil {
+		return badField("route", "%s", err.Error())
 	}
+	in.Path = clean
 	if present(fields, "body") {
 		if err := json.Unmarshal(fields["body"], &in.Body); err != nil || in.Body == nil {
 			return badField("body", "must be a JSON object")

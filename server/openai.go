@@ -60,15 +60,10 @@ func handlePassthrough(d *Deps) http.HandlerFunc {
 		if !ready(d, w) {
 			return
 		}
-		// The escaped path, so that an escaped ? or / reaches the engine as sent; the
-		// prefixes are cut by position, as an endpoint id may itself be "v1".
-		path := r.URL.EscapedPath()
-		if rest, ok := strings.CutPrefix(path, "/v2/"); ok {
-			path = rest[strings.IndexByte(rest, '/'):] // drop /v2/{endpoint_id}
-		}
-		path = strings.TrimPrefix(path, "/openai")
-		if r.URL.RawQuery != "" {
-			path += "?" + r.URL.RawQuery
+		path, err := passthroughPath(r)
+		if err != nil {
+			openai.WriteError(w, openai.NewError(http.StatusBadRequest, err.Error()))
+			return
 		}
 		var body []byte
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -87,6 +82,30 @@ func handlePassthrough(d *Deps) http.HandlerFunc {
 		// Any body, as it came: e.g. a multipart audio upload.
 		forward(d, w, r, upstream{method: r.Method, path: path, contentType: r.Header.Get("Content-Type"), body: body})
 	}
+}
+
+// passthroughPath is the engine path of a /v1/* or /openai/v1/* request: the
+// path as the client sent it (escapes kept, so that an escaped ? reaches the
+// engine as sent), checked by engine.CleanPath, then stripped of /v2/{id} and
+// /openai by segment (an endpoint id may itself be "v1").
+func passthroughPath(r *http.Request) (string, error) {
+	raw := r.URL.RawPath // set when the sent escaping differs from Go's own
+	if raw == "" {
+		raw = r.URL.EscapedPath()
+	}
+	if r.URL.RawQuery != "" {
+		raw += "?" + r.URL.RawQuery
+	}
+	path, err := engine.CleanPath(raw)
+	if err != nil {
+		return "", err
+	}
+	if rest, ok := strings.CutPrefix(path, "/v2/"); ok {
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			path = rest[i:] // drop /v2/{endpoint_id}
+		}
+	}
+	return strings.TrimPrefix(path, "/openai"), nil
 }
 
 // ready answers 503 with Retry-After while the engine is not serving.

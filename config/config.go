@@ -124,6 +124,19 @@ type Worker struct {
 	// (STREAM_IDLE_TIMEOUT_SECONDS, default 600; 0 = none). It is a gap, not a
 	// total: a generation that keeps producing is never cut.
 	StreamIdleTimeout time.Duration
+	// RequestReadTimeout bounds a request whose headers or body make no progress
+	// (REQUEST_READ_TIMEOUT_SECONDS, default 30; 0 = none): a stalled body gets 408.
+	RequestReadTimeout time.Duration
+	// ClientWriteTimeout bounds each write to a client (CLIENT_WRITE_TIMEOUT_SECONDS,
+	// default 30; 0 = none): a client that reads nothing for this long is dropped and
+	// its engine request aborted.
+	ClientWriteTimeout time.Duration
+	// JobStoreMaxBytes bounds the bytes the local job store holds (JOB_STORE_MAX_BYTES,
+	// default 256 MiB): beyond, /run and /runsync get 429.
+	JobStoreMaxBytes int64
+	// WebhookAllowPrivate lets /run webhooks reach loopback, private and link-local
+	// addresses (WEBHOOK_ALLOW_PRIVATE, default false).
+	WebhookAllowPrivate bool
 }
 
 // RunPod is RunPod's serverless platform wiring; WebhookGetJob != "" means handler mode.

@@ -66,6 +66,10 @@ type rawEnv struct {
 	MaxQueue             string `env:"MAX_QUEUE" envDefault:"1000"`
 	FirstByteTimeout     string `env:"FIRST_BYTE_TIMEOUT_SECONDS" envDefault:"1800"`
 	StreamIdleTimeout    string `env:"STREAM_IDLE_TIMEOUT_SECONDS" envDefault:"600"`
+	RequestReadTimeout   string `env:"REQUEST_READ_TIMEOUT_SECONDS" envDefault:"30"`
+	ClientWriteTimeout   string `env:"CLIENT_WRITE_TIMEOUT_SECONDS" envDefault:"30"`
+	JobStoreMaxBytes     string `env:"JOB_STORE_MAX_BYTES" envDefault:"268435456"`
+	WebhookAllowPrivate  string `env:"WEBHOOK_ALLOW_PRIVATE" envDefault:"false"`
 
 	WebhookGetJob     string `env:"RUNPOD_WEBHOOK_GET_JOB"`
 	WebhookPostOutput string `env:"RUNPOD_WEBHOOK_POST_OUTPUT"`

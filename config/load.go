@@ -184,6 +184,11 @@ func (k *checker) worker(r *rawEnv) Worker {
 		MaxQueue:          k.integer("MAX_QUEUE", r.MaxQueue, 0),
 		FirstByteTimeout:  k.seconds("FIRST_BYTE_TIMEOUT_SECONDS", r.FirstByteTimeout, false),
 		StreamIdleTimeout: k.seconds("STREAM_IDLE_TIMEOUT_SECONDS", r.StreamIdleTimeout, false),
+
+		RequestReadTimeout:  k.seconds("REQUEST_READ_TIMEOUT_SECONDS", r.RequestReadTimeout, false),
+		ClientWriteTimeout:  k.seconds("CLIENT_WRITE_TIMEOUT_SECONDS", r.ClientWriteTimeout, false),
+		JobStoreMaxBytes:    int64(k.integer("JOB_STORE_MAX_BYTES", r.JobStoreMaxBytes, 1)),
+		WebhookAllowPrivate: k.boolean("WEBHOOK_ALLOW_PRIVATE", r.WebhookAllowPrivate),
 	}
 	w.PortHealth = w.Port
 	if r.PortHealth != "" {

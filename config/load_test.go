@@ -21,7 +21,8 @@ func TestLoadDefaults(t *testing.T) {
 		OpenAI:    OpenAI{RawOutput: true, ResponseRole: "assistant"},
 		Worker: Worker{Host: "0.0.0.0", Port: 8000, PortHealth: 8000, LogLevel: "info", LogFormat: LogConsole,
 			MaxRequestBytes: 32 << 20, ShutdownGrace: 25 * time.Second, MaxConcurrency: 100,
-			MaxQueue: 1000, FirstByteTimeout: 30 * time.Minute, StreamIdleTimeout: 10 * time.Minute},
+			MaxQueue: 1000, FirstByteTimeout: 30 * time.Minute, StreamIdleTimeout: 10 * time.Minute,
+			RequestReadTimeout: 30 * time.Second, ClientWriteTimeout: 30 * time.Second, JobStoreMaxBytes: 256 << 20},
 		RunPod: RunPod{PingInterval: 10 * time.Second},
 		Sim:    Sim{MaxNumSeqs: 256, MaxModelLen: 4096},
 	}

@@ -173,6 +173,14 @@ func Variables() []Variable {
 			Description: "The longest wait for the engine's response headers; vLLM sends them only after the whole generation of a non-streamed request, so it is generous. Past it, 504. `0`: no limit."},
 		{Name: "STREAM_IDLE_TIMEOUT_SECONDS", Group: GroupWorker, Default: "600",
 			Description: "An OpenAI HTTP stream the engine sends nothing on for this long is ended with an in-band 504 error event and `[DONE]`. A gap, not a total: a generation that keeps producing is never cut. `0`: none."},
+		{Name: "REQUEST_READ_TIMEOUT_SECONDS", Group: GroupWorker, Default: "30",
+			Description: "A client's request headers must arrive within this long, or the connection is closed; its body must make progress: each 1 KiB of it (or its end) within this long, or the answer is 408 and the connection is closed. A large upload that keeps arriving is never cut. The API key is checked before the body is read. `0`: none."},
+		{Name: "CLIENT_WRITE_TIMEOUT_SECONDS", Group: GroupWorker, Default: "30",
+			Description: "A client that takes nothing of its answer (a stream or a plain body) for this long is dropped: the connection is closed, its engine request aborted and its `MAX_CONCURRENCY` slot freed. Each write is timed on its own, so a long stream the client keeps reading is never cut. `0`: none."},
+		{Name: "JOB_STORE_MAX_BYTES", Group: GroupWorker, Default: "268435456",
+			Description: "The bytes the job store of `/run` and `/runsync` may hold (256 MiB): inputs of queued jobs (dropped once a job starts), and outputs and errors of jobs until their 30 minutes of retention end. Beyond, `/run` and `/runsync` get 429 with `Retry-After`."},
+		{Name: "WEBHOOK_ALLOW_PRIVATE", Group: GroupWorker, Default: "false",
+			Description: "A `/run` webhook must be an `http` or `https` URL with a host and no user info (else 400), and is never delivered to a loopback, private, link-local (cloud metadata), unspecified or multicast address, checked on the address actually dialed, nor redirected. `true` allows private targets (a webhook receiver beside the worker)."},
 
 		// RunPod.
 		{Name: "RUNPOD_WEBHOOK_GET_JOB", Group: GroupRunPod,

@@ -9,13 +9,17 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vllm-worker/vllm-worker/openai"
@@ -41,6 +45,9 @@ type Client struct {
 	base   string
 	http   *http.Client  // for https engines
 	direct *directClient // for plain-HTTP engines: all of them in practice
+
+	idTag string        // random, per Client: "-<tag><n>" ends every engine request id
+	seq   atomic.Uint64 // n
 }
 
 // New returns a Client for o.BaseURL.
@@ -66,7 +73,9 @@ func New(o Options) *Client {
 		WriteBufferSize:       4 << 10,
 		ReadBufferSize:        4 << 10,
 	}
-	c := &Client{base: strings.TrimSuffix(o.BaseURL, "/"), http: &http.Client{Transport: t}}
+	var tag [3]byte
+	_, _ = rand.Read(tag[:])
+	c := &Client{base: strings.TrimSuffix(o.BaseURL, "/"), http: &http.Client{Transport: t}, idTag: hex.EncodeToString(tag[:])}
 	if u, err := url.Parse(c.base); err == nil && u.Scheme == "http" && u.Host != "" && u.RawQuery == "" {
 		addr := u.Host
 		if u.Port() == "" {
@@ -93,6 +102,9 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, reque
 // DoContent is Do with the body's content type, for requests relayed as they
 // came (a multipart audio upload, say).
 func (c *Client) DoContent(ctx context.Context, method, path, contentType string, body []byte, requestID string) (*http.Response, error) {
+	if requestID != "" {
+		requestID = c.engineID(requestID)
+	}
 	if c.direct != nil {
 		return c.direct.do(ctx, method, path, contentType, body, requestID)
 	}
@@ -123,6 +135,16 @@ func (c *Client) DoContent(ctx context.Context, method, path, contentType string
 		return nil, err
 	}
 	return resp, nil
+}
+
+// engineID is the X-Request-Id the engine sees: the caller's id (a client's
+// X-Request-Id, or a job id) and a suffix of this Client's own, unique to the
+// request. vLLM makes the header its request id, so two clients that send the
+// same id must not reach it as one, where an abort could hit the wrong request.
+func (c *Client) engineID(id string) string {
+	b := make([]byte, 0, len(id)+len(c.idTag)+12)
+	b = append(append(append(b, id...), '-'), c.idTag...)
+	return string(strconv.AppendUint(b, c.seq.Add(1), 36))
 }
 
 // CloseIdle closes idle upstream connections (after the engine restarted).

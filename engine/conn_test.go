@@ -48,7 +48,9 @@ func TestDirectKeepAliveAndHeaders(t *testing.T) {
 		}
 		got, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if want := `POST /v1/completions?x=1 rid application/json {"a":1}`; string(got) != want {
+		// The id gets a suffix unique to the request: rid-<tag><n>.
+		want := fmt.Sprintf(`POST /v1/completions?x=1 rid-%s%d application/json {"a":1}`, c.idTag, i+1)
+		if string(got) != want {
 			t.Fatalf("request %d: engine saw %q; want %q", i, got, want)
 		}
 	}

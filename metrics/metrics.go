@@ -29,7 +29,27 @@ type Metrics struct {
 	jobs           *prometheus.CounterVec   // outcome
 	engineUp       prometheus.Gauge
 	engineRestarts prometheus.Counter
+	limits         map[string]prometheus.Counter // by limit, one child each, made up front
 }
+
+// The limits of contract section 8, the label values of
+// vllm_worker_limit_rejections_total.
+const (
+	LimitJSONDepth     = "json_depth"      // a body nested deeper than 128 levels: 400
+	LimitBodySize      = "body_size"       // a body over MAX_REQUEST_BYTES: 413
+	LimitReadTimeout   = "read_timeout"    // headers or body stalled for REQUEST_READ_TIMEOUT_SECONDS: 408
+	LimitWriteTimeout  = "write_timeout"   // a client read nothing for CLIENT_WRITE_TIMEOUT_SECONDS: dropped
+	LimitConcurrency   = "concurrency"     // MAX_CONCURRENCY and MAX_QUEUE full: 429
+	LimitJobStoreBytes = "job_store_bytes" // the job store holds JOB_STORE_MAX_BYTES: 429
+	LimitJobStoreJobs  = "job_store_jobs"  // the job store holds its most jobs: 429
+	LimitWebhook       = "webhook"         // a webhook refused at submit (400) or at dial time
+	LimitEnginePath    = "engine_path"     // a route or pass-through path refused: 400
+	LimitPolicy        = "policy"          // a job policy time out of RunPod's range: 400
+)
+
+// limitNames lists every limit, so that each one's series exists from the start.
+var limitNames = []string{LimitJSONDepth, LimitBodySize, LimitReadTimeout, LimitWriteTimeout, LimitConcurrency,
+	LimitJobStoreBytes, LimitJobStoreJobs, LimitWebhook, LimitEnginePath, LimitPolicy}
 
 // New returns the worker's metrics, with Go runtime and process collectors.
 func New() *Metrics {
@@ -72,6 +92,13 @@ func New() *Metrics {
 		engineRestarts: f(prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vllm_worker_engine_restarts_total", Help: "Engine restarts after a failure (ENGINE_RESTART=on-failure).",
 		})).(prometheus.Counter),
+	}
+	limits := f(prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vllm_worker_limit_rejections_total", Help: "Requests, jobs and connections refused or cut by a limit against hostile or slow peers (contract section 8), by limit.",
+	}, []string{"limit"})).(*prometheus.CounterVec)
+	m.limits = make(map[string]prometheus.Counter, len(limitNames))
+	for _, l := range limitNames {
+		m.limits[l] = limits.WithLabelValues(l)
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -152,6 +179,17 @@ func (m *Metrics) WatchHandler(stats func() HandlerCounters) {
 		func(c HandlerCounters) int64 { return c.DeliveryRetries })
 	counter("vllm_worker_delivery_failures_total", "Handler mode: stream items and results that could not be delivered after every retry.", nil,
 		func(c HandlerCounters) int64 { return c.DeliveryFailures })
+}
+
+// LimitHit counts one request, job or connection refused or cut by limit (one
+// of the Limit constants; any other name is ignored).
+func (m *Metrics) LimitHit(limit string) {
+	if m == nil {
+		return
+	}
+	if c := m.limits[limit]; c != nil {
+		c.Inc()
+	}
 }
 
 // EngineUp sets whether the engine serves.

@@ -19,6 +19,11 @@ type Error struct {
 	Message string // safe to show to a client: never internals
 	Type    string // e.g. BadRequestError; derived from Status when empty
 	Param   string // the offending request field, if any
+	// RetryAfter, when positive, is sent as the Retry-After header (seconds):
+	// the client may try again then (429, 503).
+	RetryAfter int
+	// Err is the cause, for errors.Is and errors.As; it is never shown.
+	Err error
 }
 
 // NewError returns an Error with the type that belongs to status.
@@ -33,7 +38,17 @@ func (e *Error) WithParam(param string) *Error {
 	return &c
 }
 
+// WithRetryAfter returns a copy of e that tells the client to retry in seconds.
+func (e *Error) WithRetryAfter(seconds int) *Error {
+	c := *e
+	c.RetryAfter = seconds
+	return &c
+}
+
 func (e *Error) Error() string { return e.Message }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
 
 // TypeFor is the error type vLLM-style servers report for an HTTP status.
 func TypeFor(status int) string {
@@ -95,10 +110,12 @@ func (e *Error) SSE() []byte {
 
 // JSONError is the 400 for a body CheckJSON refused.
 func JSONError(err error) *Error {
+	e := NewError(http.StatusBadRequest, "request body is not valid JSON: "+err.Error())
 	if errors.Is(err, ErrTooDeep) {
-		return NewError(http.StatusBadRequest, "request body is nested deeper than "+strconv.Itoa(MaxJSONDepth)+" levels")
+		e.Message = "request body is nested deeper than " + strconv.Itoa(MaxJSONDepth) + " levels"
 	}
-	return NewError(http.StatusBadRequest, "request body is not valid JSON: "+err.Error())
+	e.Err = err
+	return e
 }
 
 // WriteError writes e as a JSON response with its status.
@@ -107,6 +124,9 @@ func WriteError(w http.ResponseWriter, e *Error) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(body)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -30,10 +31,58 @@ func (s Status) Terminal() bool {
 type Request struct {
 	Input   json.RawMessage `json:"input"`
 	Webhook string          `json:"webhook,omitempty"`
-	Policy  *struct {
-		ExecutionTimeout int64 `json:"executionTimeout,omitempty"` // ms
-		TTL              int64 `json:"ttl,omitempty"`              // ms
-	} `json:"policy,omitempty"`
+	Policy  *Policy         `json:"policy,omitempty"`
+}
+
+// Policy is a job's execution policy. Its times are milliseconds, kept as they
+// came so that any number is refused with a message instead of overflowing;
+// Store.Submit checks them against RunPod's limits.
+type Policy struct {
+	ExecutionTimeout json.RawMessage `json:"executionTimeout,omitempty"`
+	TTL              json.RawMessage `json:"ttl,omitempty"`
+}
+
+// RunPod's limits of a job policy (docs: executionTimeout at least 5 s, ttl at
+// least 10 s, both at most 7 days). Zero or absent means "not set".
+const (
+	minExecutionTimeout = 5 * time.Second
+	minTTL              = 10 * time.Second
+	maxPolicyTime       = 7 * 24 * time.Hour
+)
+
+// durations checks the policy's times and returns them (zero: not set), each
+// millisecond of the request worth unit (time.Millisecond but in tests).
+func (p *Policy) durations(unit time.Duration) (timeout, ttl time.Duration, err error) {
+	if p == nil {
+		return 0, 0, nil
+	}
+	if timeout, err = policyTime("policy.executionTimeout", p.ExecutionTimeout, minExecutionTimeout, unit); err != nil {
+		return 0, 0, err
+	}
+	ttl, err = policyTime("policy.ttl", p.TTL, minTTL, unit)
+	return timeout, ttl, err
+}
+
+// policyTime reads one policy time in whole milliseconds, within [least,
+// maxPolicyTime], or 0 (not set).
+func policyTime(field string, raw json.RawMessage, least, unit time.Duration) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	bad := &RequestError{Field: field, Message: fmt.Sprintf("must be whole milliseconds from %d to %d (RunPod's limits), or 0 for none",
+		least.Milliseconds(), maxPolicyTime.Milliseconds())}
+	var ms float64
+	if err := json.Unmarshal(raw, &ms); err != nil || ms != math.Trunc(ms) {
+		return 0, bad
+	}
+	if ms == 0 {
+		return 0, nil
+	}
+	// Compared as milliseconds, before any multiplication that could overflow.
+	if ms < float64(least.Milliseconds()) || ms > float64(maxPolicyTime.Milliseconds()) {
+		return 0, bad
+	}
+	return time.Duration(ms) * unit, nil
 }
 
 // Snapshot is a job's state as /status reports it.
@@ -72,10 +121,13 @@ type Counts struct {
 // the store's mutex.
 type job struct {
 	id      string
-	input   json.RawMessage
 	webhook string
 	ttl     time.Duration
 	timeout time.Duration
+
+	input       json.RawMessage // until runJob has parsed it
+	inputBytes  int64           // counted in Store.bytes until the job starts
+	outputBytes int64           // its items and error, counted until it is evicted
 
 	status   Status
 	items    []json.RawMessage

@@ -16,8 +16,21 @@ import (
 // retained jobs; the client should retry later (429).
 var ErrStoreFull = errors.New("too many jobs: the worker's job store is full")
 
+// ErrStoreBytes is returned by Submit when the store holds StoreOptions.MaxBytes
+// of inputs and results; the client should retry later (429).
+var ErrStoreBytes = errors.New("the worker's job store is full (JOB_STORE_MAX_BYTES); retry later")
+
 // ErrClosed is returned by Submit once the store is shutting down (503).
 var ErrClosed = errors.New("the worker is shutting down")
+
+// RequestError is a /run or /runsync request the store refuses: a policy out of
+// RunPod's range, or a webhook that is not allowed (400).
+type RequestError struct {
+	Field   string // the request field: "webhook", "policy.ttl", ...
+	Message string
+}
+
+func (e *RequestError) Error() string { return e.Field + ": " + e.Message }
 
 // jobRunner runs one job; *Runner is the real one.
 type jobRunner interface {
@@ -31,6 +44,13 @@ type StoreOptions struct {
 	MaxConcurrency int
 	// MaxJobs bounds the jobs held (queued, running and retained); zero means 10,000.
 	MaxJobs int
+	// MaxBytes bounds the bytes held: the inputs of jobs not yet started, and the
+	// outputs and errors of jobs until their retention ends; zero means 256 MiB.
+	// Beyond it Submit returns ErrStoreBytes.
+	MaxBytes int64
+	// CheckWebhook vets a job's webhook URL at submit (a *RequestError refuses
+	// it); nil accepts any.
+	CheckWebhook func(url string) error
 	// Retention is how long a finished job's result is kept; zero means 30 minutes.
 	Retention time.Duration
 	// Ready is closed when the engine serves; queued jobs wait for it. Nil means ready.
@@ -57,6 +77,9 @@ type Store struct {
 	finished []*job // in finishing order, for retention
 	closed   bool
 	counts   Counts
+	bytes    int64 // held: see StoreOptions.MaxBytes
+
+	policyUnit time.Duration // what a millisecond of a job policy is; shortened by tests
 }
 
 // NewStore returns a Store; Close stops it.
@@ -70,12 +93,33 @@ func NewStore(o StoreOptions) *Store {
 	if o.Retention <= 0 {
 		o.Retention = 30 * time.Minute
 	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 256 << 20
+	}
 	base, stop := context.WithCancel(context.Background())
-	return &Store{o: o, slots: make(chan struct{}, o.MaxConcurrency), base: base, stop: stop, jobs: map[string]*job{}}
+	return &Store{o: o, slots: make(chan struct{}, o.MaxConcurrency), base: base, stop: stop, jobs: map[string]*job{},
+		policyUnit: time.Millisecond}
 }
 
-// Submit queues a job and returns its id. The job runs in the background.
+// Submit queues a job and returns its id. The job runs in the background. A
+// policy out of RunPod's range or a refused webhook is a *RequestError; a full
+// store is ErrStoreFull or ErrStoreBytes; a closed one ErrClosed.
 func (s *Store) Submit(req Request) (string, error) {
+	timeout, ttl, err := req.Policy.durations(s.policyUnit)
+	if err != nil {
+		return "", err
+	}
+	if req.Webhook != "" {
+		if s.o.Webhook == nil {
+			return "", &RequestError{Field: "webhook", Message: "webhooks are not delivered by this worker"}
+		}
+		if s.o.CheckWebhook != nil {
+			if err := s.o.CheckWebhook(req.Webhook); err != nil {
+				return "", err
+			}
+		}
+	}
+	size := int64(len(req.Input) + len(req.Webhook))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -85,16 +129,16 @@ func (s *Store) Submit(req Request) (string, error) {
 	if len(s.jobs) >= s.o.MaxJobs {
 		return "", ErrStoreFull
 	}
+	if s.bytes+size > s.o.MaxBytes {
+		return "", ErrStoreBytes
+	}
 	ctx, cancel := context.WithCancel(s.base)
 	j := &job{
-		id: newJobID(), input: req.Input, webhook: req.Webhook,
-		status: StatusInQueue, created: time.Now(),
+		id: newJobID(), input: req.Input, webhook: req.Webhook, ttl: ttl, timeout: timeout,
+		status: StatusInQueue, created: time.Now(), inputBytes: size,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), changed: make(chan struct{}),
 	}
-	if req.Policy != nil {
-		j.ttl = time.Duration(req.Policy.TTL) * time.Millisecond
-		j.timeout = time.Duration(req.Policy.ExecutionTimeout) * time.Millisecond
-	}
+	s.bytes += size
 	s.jobs[j.id] = j
 	s.counts.InQueue++
 	s.wg.Add(1)
@@ -103,7 +147,7 @@ func (s *Store) Submit(req Request) (string, error) {
 }
 
 // evictLocked forgets finished jobs past their retention, then, while the store
-// is full, the oldest finished ones.
+// holds MaxJobs, the oldest finished ones.
 func (s *Store) evictLocked(now time.Time) {
 	n := 0
 	for n < len(s.finished) {
@@ -112,9 +156,17 @@ func (s *Store) evictLocked(now time.Time) {
 			break
 		}
 		delete(s.jobs, j.id)
+		s.bytes -= j.outputBytes
 		n++
 	}
 	s.finished = s.finished[n:]
+}
+
+// dropInputLocked forgets a job's input once it has started (or ended).
+func (s *Store) dropInputLocked(j *job) {
+	j.input = nil
+	s.bytes -= j.inputBytes
+	j.inputBytes = 0
 }
 
 // runJob owns one job from the queue to its final status.
@@ -123,7 +175,13 @@ func (s *Store) runJob(j *job) {
 	defer j.cancel()
 	log := s.o.Log.With().Str("job_id", j.id).Logger()
 
+	// Parsed at once, so that an invalid input fails without waiting for a
+	// slot. The parsed input holds what the raw one did: the input's bytes stay
+	// counted until the job starts.
 	in, err := ParseInput(j.input)
+	s.mu.Lock()
+	j.input = nil
+	s.mu.Unlock()
 	if err != nil {
 		s.finish(j, StatusFailed, err.Error())
 		return
@@ -147,6 +205,8 @@ func (s *Store) runJob(j *job) {
 			return context.Canceled
 		}
 		j.items = append(j.items, item)
+		j.outputBytes += int64(len(item))
+		s.bytes += int64(len(item))
 		j.notify()
 		return nil
 	})
@@ -199,6 +259,7 @@ func (s *Store) acquire(j *job) bool {
 		return false
 	}
 	j.status, j.started = StatusInProgress, time.Now()
+	s.dropInputLocked(j)
 	s.counts.InQueue--
 	s.counts.InProgress++
 	j.notify()
@@ -224,6 +285,9 @@ func (s *Store) finish(j *job, st Status, msg string) {
 		s.counts.Failed++
 	}
 	j.status, j.err, j.finished = st, msg, time.Now()
+	s.dropInputLocked(j)
+	j.outputBytes += int64(len(msg))
+	s.bytes += int64(len(msg))
 	s.o.Metrics.Job(string(st))
 	s.finished = append(s.finished, j)
 	j.notify()

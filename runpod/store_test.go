@@ -236,9 +236,11 @@ func TestStoreTimeouts(t *testing.T) {
 		wantRuns int
 		wantErr  string
 	}{
-		{"ttl waiting for the engine", false, `{"ttl":20}`, 0, "ttl"},
-		{"ttl waiting for a slot", true, `{"ttl":20}`, 1, "ttl"},
-		{"execution timeout", true, `{"executionTimeout":20}`, 1, "executionTimeout"},
+		// Policy times are milliseconds within RunPod's limits; the store's
+		// policyUnit makes each one a microsecond here: 20 ms.
+		{"ttl waiting for the engine", false, `{"ttl":20000}`, 0, "ttl"},
+		{"ttl waiting for a slot", true, `{"ttl":20000}`, 1, "ttl"},
+		{"execution timeout", true, `{"executionTimeout":20000}`, 1, "executionTimeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -249,6 +251,7 @@ func TestStoreTimeouts(t *testing.T) {
 			release := make(chan struct{})
 			r := &fakeRunner{fn: blockUntil(release)}
 			s := newTestStore(t, StoreOptions{Runner: r, Ready: ready, MaxConcurrency: 1})
+			s.policyUnit = time.Microsecond
 			defer close(release)
 			var blocker string
 			if tt.name == "ttl waiting for a slot" {

@@ -4,62 +4,223 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
 	"time"
 )
 
-// Webhook returns a deliverer of final results to a job's webhook URL: a JSON
-// POST of the job's snapshot, tried up to three times (1 s, then 2 s apart) on
-// network errors and 5xx answers.
-func Webhook(client *http.Client) func(ctx context.Context, url string, result Snapshot) error {
-	return func(ctx context.Context, url string, result Snapshot) error {
-		body, err := json.Marshal(result)
-		if err != nil {
-			return fmt.Errorf("encode webhook body: %w", err)
+// Webhook delivers a /run job's final result to the job's webhook URL, which is
+// outside input: anyone who may submit a job names it. So the URL is checked at
+// submit (Check), the address actually dialed is checked again at delivery, so
+// that a name that resolves to a private address is refused too, redirects are
+// not followed, and logs and errors show the URL without user info or query.
+type Webhook struct {
+	client       *http.Client
+	allowPrivate bool
+}
+
+// NewWebhook returns a deliverer. allowPrivate (WEBHOOK_ALLOW_PRIVATE) lets it
+// reach loopback, private, link-local and other non-public addresses.
+func NewWebhook(allowPrivate bool) *Webhook {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	if !allowPrivate {
+		dialer.ControlContext = func(_ context.Context, network, address string, _ syscall.RawConn) error {
+			return checkDialAddress(address)
 		}
-		var last error
-		for attempt, wait := 0, time.Second; attempt < 3; attempt, wait = attempt+1, wait*2 {
-			if attempt > 0 {
-				select {
-				case <-time.After(wait / 2):
-				case <-ctx.Done():
-					return fmt.Errorf("webhook %s: %w (last: %v)", url, ctx.Err(), last)
-				}
-			}
-			last = postOnce(ctx, client, url, body)
-			if last == nil {
-				return nil
-			}
-			if _, permanent := last.(permanentError); permanent {
-				return last
-			}
-		}
-		return last
+	}
+	t := &http.Transport{
+		Proxy:                 nil, // a proxy would be the dialed address, hiding the real one
+		DialContext:           dialer.DialContext,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 10 * time.Second,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       30 * time.Second,
+	}
+	return &Webhook{
+		client: &http.Client{
+			Transport: t,
+			// A redirect could send the result (and its method and body, on a 307)
+			// anywhere: it is answered as it is, which is not a success.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		allowPrivate: allowPrivate,
 	}
 }
 
-type permanentError struct{ error }
+// Check vets a webhook URL at submit: an http or https URL with a host and no
+// user info, whose host, when it is an address (or localhost), is one delivery
+// would dial. A refusal is a *RequestError naming the webhook field.
+func (h *Webhook) Check(raw string) error {
+	bad := func(msg string) error { return &RequestError{Field: "webhook", Message: msg} }
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return bad("not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return bad("must be an http:// or https:// URL")
+	case u.Host == "" || u.Hostname() == "":
+		return bad("must have a host")
+	case u.User != nil:
+		return bad("must not carry user info (user:password@); put a secret in the query or path instead")
+	case len(raw) > 2048:
+		return bad("longer than 2048 bytes")
+	}
+	if h.allowPrivate {
+		return nil
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return bad("must not be a loopback address (set WEBHOOK_ALLOW_PRIVATE=true to allow private targets)")
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if why := forbiddenAddress(ip); why != "" {
+			return bad("must not be a " + why + " address (set WEBHOOK_ALLOW_PRIVATE=true to allow private targets)")
+		}
+	}
+	return nil
+}
 
-func postOnce(ctx context.Context, client *http.Client, url string, body []byte) error {
+// checkDialAddress refuses to connect to an address a webhook must not reach:
+// it runs on the resolved address of every connection, so DNS that points a
+// public name at a private address gains nothing.
+func checkDialAddress(address string) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return fmt.Errorf("webhook: unexpected dial address %q", address)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return fmt.Errorf("webhook: unexpected dial address %q", address)
+	}
+	if why := forbiddenAddress(ip); why != "" {
+		return &dialRefused{addr: ip, why: why}
+	}
+	return nil
+}
+
+// dialRefused is a webhook connection refused by the address check.
+type dialRefused struct {
+	addr netip.Addr
+	why  string
+}
+
+func (e *dialRefused) Error() string {
+	return "refusing to connect to " + e.addr.String() + ", a " + e.why +
+		" address (set WEBHOOK_ALLOW_PRIVATE=true to allow private targets)"
+}
+
+var (
+	thisNetwork  = netip.MustParsePrefix("0.0.0.0/8")     // "this network": 0.x.x.x reaches the host itself on Linux
+	sharedSpace  = netip.MustParsePrefix("100.64.0.0/10") // carrier-grade NAT; cloud metadata lives here on some clouds
+	benchmarking = netip.MustParsePrefix("198.18.0.0/15")
+	nat64        = netip.MustParsePrefix("64:ff9b::/96") // IPv6 translations of IPv4 addresses
+)
+
+// forbiddenAddress says what kind of non-public address ip is, or "" for a
+// public one.
+func forbiddenAddress(ip netip.Addr) string {
+	ip = ip.Unmap()
+	if nat64.Contains(ip) {
+		b := ip.As16()
+		ip = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+	}
+	switch {
+	case ip.IsLoopback():
+		return "loopback"
+	case ip.IsUnspecified():
+		return "unspecified"
+	case ip.IsLinkLocalUnicast():
+		return "link-local (cloud metadata)"
+	case ip.IsMulticast(), ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "multicast or broadcast"
+	case ip.IsPrivate(), sharedSpace.Contains(ip), benchmarking.Contains(ip):
+		return "private"
+	case thisNetwork.Contains(ip), !ip.IsGlobalUnicast():
+		return "non-public"
+	}
+	return ""
+}
+
+// Deliver posts the job's snapshot as JSON, tried up to three times (1 s, then
+// 2 s apart) on network errors, 429 and 5xx. A refused address, a redirect and
+// any other answer are final.
+func (h *Webhook) Deliver(ctx context.Context, rawURL string, result Snapshot) error {
+	shown := RedactURL(rawURL)
+	body, err := json.Marshal(result)
+	if err != nil {
+		return fmt.Errorf("encode webhook body: %w", err)
+	}
+	var last error
+	for attempt, wait := 0, time.Second; attempt < 3; attempt, wait = attempt+1, wait*2 {
+		if attempt > 0 {
+			t := time.NewTimer(wait / 2)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("webhook %s: %w (last: %v)", shown, ctx.Err(), last)
+			}
+		}
+		var permanent bool
+		if permanent, last = h.post(ctx, rawURL, body); last == nil {
+			return nil
+		}
+		last = fmt.Errorf("webhook %s: %w", shown, last)
+		if permanent {
+			return last
+		}
+	}
+	return last
+}
+
+// post makes one delivery attempt; permanent says a retry cannot help.
+func (h *Webhook) post(ctx context.Context, rawURL string, body []byte) (permanent bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
 	if err != nil {
-		return permanentError{fmt.Errorf("webhook %q: %w", url, err)}
+		return true, errors.New("not a valid URL")
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
+	resp, err := h.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		var refused *dialRefused
+		if errors.As(err, &refused) {
+			return true, refused
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its message repeats the whole URL
+		}
+		return false, err
 	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	switch {
-	case resp.StatusCode < 300:
-		return nil
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		return fmt.Errorf("webhook %s: status %d", url, resp.StatusCode)
+	switch code := resp.StatusCode; {
+	case code < 300:
+		return false, nil
+	case code < 400:
+		return true, fmt.Errorf("status %d: redirects are not followed", code)
+	case code >= 500 || code == http.StatusTooManyRequests:
+		return false, fmt.Errorf("status %d", code)
 	default:
-		return permanentError{fmt.Errorf("webhook %s: status %d", url, resp.StatusCode)}
+		return true, fmt.Errorf("status %d", code)
 	}
+}
+
+// RedactURL is u as logs and errors may show it: scheme, host and path, without
+// user info, query or fragment, which may hold secrets.
+func RedactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	return (&url.URL{Scheme: p.Scheme, Host: p.Host, Path: p.Path}).String()
 }

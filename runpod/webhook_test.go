@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,7 +193,7 @@ func TestWebhook(t *testing.T) {
 			}))
 			defer srv.Close()
 			snap := Snapshot{ID: "job-1", Status: StatusCompleted, Output: []json.RawMessage{json.RawMessage(`"x"`)}}
-			err := Webhook(srv.Client())(context.Background(), srv.URL+"/hook", snap)
+			err := NewWebhook(true).Deliver(context.Background(), srv.URL+"/hook", snap)
 			if (err != nil) != tt.wantErr {
 				t.Errorf("got error %v; want error %v", err, tt.wantErr)
 			}
@@ -214,7 +215,7 @@ func TestWebhookStopsWithCtx(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err := Webhook(srv.Client())(ctx, srv.URL, Snapshot{ID: "job-1"})
+	err := NewWebhook(true).Deliver(ctx, srv.URL, Snapshot{ID: "job-1"})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("got %v; want the context's error", err)
 	}
@@ -293,4 +294,179 @@ func TestStoreBounded(t *testing.T) {
 			return !ok
 		})
 	})
+}
+
+func TestWebhookCheck(t *testing.T) {
+	tests := []struct {
+		url          string
+		allowPrivate bool
+		want         string // a part of the refusal; "" means accepted
+	}{
+		{"https://hooks.example.com/done?token=abc", false, ""},
+		{"http://93.184.216.34:8080/x", false, ""},
+		{"http://[2606:4700::1111]/x", false, ""},
+		{"http://127.0.0.1:9000/hook", true, ""},
+		{"http://localhost/hook", true, ""},
+		{"file:///etc/passwd", false, "http"},
+		{"gopher://x/", false, "http"},
+		{"/relative", false, "http"},
+		{"http://", false, "host"},
+		{"http://user:pw@hooks.example.com/", false, "user info"},
+		{"http://user:pw@127.0.0.1/", true, "user info"},
+		{"http://127.0.0.1:9000/hook", false, "loopback"},
+		{"http://[::1]/hook", false, "loopback"},
+		{"http://localhost:8000/", false, "loopback"},
+		{"http://api.localhost/", false, "loopback"},
+		{"http://10.0.0.7/", false, "private"},
+		{"http://192.168.1.1/", false, "private"},
+		{"http://172.16.0.1/", false, "private"},
+		{"http://[fd00:ec2::254]/", false, "private"},
+		{"http://100.100.100.200/", false, "private"},
+		{"http://169.254.169.254/latest/meta-data/", false, "link-local"},
+		{"http://[fe80::1]/", false, "link-local"},
+		{"http://0.0.0.0:8000/", false, "unspecified"},
+		{"http://0.1.2.3/", false, "non-public"},
+		{"http://224.0.0.1/", false, "multicast"},
+		{"http://[::ffff:127.0.0.1]/", false, "loopback"},
+		{"http://[64:ff9b::a9fe:a9fe]/", false, "link-local"},
+	}
+	for _, tt := range tests {
+		err := NewWebhook(tt.allowPrivate).Check(tt.url)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("Check(%q, private %v) = %v; want accepted", tt.url, tt.allowPrivate, err)
+			}
+			continue
+		}
+		var re *RequestError
+		if !errors.As(err, &re) || re.Field != "webhook" || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Check(%q, private %v) = %v; want a webhook refusal naming %q", tt.url, tt.allowPrivate, err, tt.want)
+		}
+	}
+}
+
+// The address is checked when it is dialed: a name that resolves to loopback is
+// refused, once, without a retry and without the receiver seeing anything.
+func TestWebhookRefusedAtDial(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	_, port, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
+	for _, target := range []string{srv.URL + "/x", "http://localhost:" + port + "/x"} {
+		start := time.Now()
+		err := NewWebhook(false).Deliver(context.Background(), target+"?secret=s3cr3t", Snapshot{ID: "j"})
+		if err == nil || !strings.Contains(err.Error(), "refusing to connect") {
+			t.Errorf("%s: got %v; want a refusal", target, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("the error %q shows the URL's query", err)
+		}
+		if d := time.Since(start); d > 900*time.Millisecond {
+			t.Errorf("%s: refused after %v; want at once, not retried", target, d)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the receiver got %d requests; want none", n)
+	}
+	if err := NewWebhook(true).Deliver(context.Background(), srv.URL+"/x", Snapshot{ID: "j"}); err != nil || hits.Load() != 1 {
+		t.Errorf("with private targets allowed: got %v and %d hits; want delivered once", err, hits.Load())
+	}
+}
+
+func TestWebhookNoRedirect(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Redirect(w, r, other.URL+"/stolen", http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	err := NewWebhook(true).Deliver(context.Background(), srv.URL, Snapshot{ID: "j"})
+	if err == nil || !strings.Contains(err.Error(), "redirect") {
+		t.Errorf("got %v; want a refused redirect", err)
+	}
+	if hits.Load() != 1 || elsewhere.Load() != 0 {
+		t.Errorf("hits %d, redirect target %d; want 1 and 0 (no retry, no redirect)", hits.Load(), elsewhere.Load())
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://user:pw@hooks.example.com:8443/a/b?token=s3cr3t#frag": "https://hooks.example.com:8443/a/b",
+		"http://h/":      "http://h/",
+		"http://h/p?q=1": "http://h/p",
+		"::not a url":    "(an unparsable URL)",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+func TestPolicyLimits(t *testing.T) {
+	tests := []struct {
+		policy string
+		want   string // the refused field; "" means accepted
+	}{
+		{`{}`, ""},
+		{`{"executionTimeout":0,"ttl":0}`, ""},
+		{`{"executionTimeout":5000}`, ""},
+		{`{"executionTimeout":604800000,"ttl":604800000}`, ""},
+		{`{"ttl":10000}`, ""},
+		{`{"executionTimeout":18446744073710}`, "policy.executionTimeout"}, // overflowed ms*1e6 before
+		{`{"executionTimeout":1e300}`, "policy.executionTimeout"},
+		{`{"executionTimeout":4999}`, "policy.executionTimeout"},
+		{`{"executionTimeout":604800001}`, "policy.executionTimeout"},
+		{`{"executionTimeout":-1}`, "policy.executionTimeout"},
+		{`{"executionTimeout":5000.5}`, "policy.executionTimeout"},
+		{`{"executionTimeout":"5000"}`, "policy.executionTimeout"},
+		{`{"ttl":9999}`, "policy.ttl"},
+		{`{"ttl":true}`, "policy.ttl"},
+	}
+	s := newTestStore(t, StoreOptions{Runner: &fakeRunner{}})
+	for _, tt := range tests {
+		_, err := s.Submit(request(t, `{"input":`+validInput+`,"policy":`+tt.policy+`}`))
+		var re *RequestError
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("policy %s: got %v; want accepted", tt.policy, err)
+		case tt.want != "" && (!errors.As(err, &re) || re.Field != tt.want):
+			t.Errorf("policy %s: got %v; want a refusal of %s", tt.policy, err, tt.want)
+		}
+	}
+}
+
+// The store counts the bytes it holds: inputs until their job starts, outputs
+// and errors until they are evicted; past MaxBytes, Submit says ErrStoreBytes.
+func TestStoreBytes(t *testing.T) {
+	ready := make(chan struct{})
+	s := newTestStore(t, StoreOptions{Runner: &fakeRunner{}, MaxBytes: 3000, Ready: ready})
+	pad := strings.Repeat("p", 1000)
+	big := `{"input":{"prompt":"x","pad":"` + pad + `"}}`
+	submit(t, s, big)
+	submit(t, s, big)
+	if _, err := s.Submit(request(t, big)); !errors.Is(err, ErrStoreBytes) {
+		t.Fatalf("third queued input: got %v; want ErrStoreBytes", err)
+	}
+	close(ready) // the jobs start: their inputs are dropped
+	eventually(t, "the inputs to be dropped", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.counts.Completed == 2 && s.bytes < 200
+	})
+	submit(t, s, big) // room again
+
+	// A failing input is dropped at once; its error stays counted.
+	failing := `{"input":{"prompt":42,"pad":"` + pad + `"}}`
+	for range 20 {
+		final(t, s, submit(t, s, failing))
+	}
+	s.mu.Lock()
+	held := s.bytes
+	s.mu.Unlock()
+	if held > 3000 {
+		t.Errorf("the store holds %d bytes after 20 failed 1 KB inputs; want them dropped", held)
+	}
 }

@@ -1,9 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -34,32 +35,32 @@ const (
 
 // handleRun queues a job: {"id","status":"IN_QUEUE"} at once.
 func handleRun(d *Deps) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := submit(d, w, r)
-		if !ok {
-			return
+	return d.handle(func(w http.ResponseWriter, r *http.Request) error {
+		id, err := submit(d, w, r)
+		if err != nil {
+			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"id": id, "status": string(runpod.StatusInQueue)})
-	}
+		return writeJSON(w, http.StatusOK, map[string]string{"id": id, "status": string(runpod.StatusInQueue)})
+	})
 }
 
 // handleRunSync queues a job and waits for it, up to ?wait= ms (default 90 s).
 func handleRunSync(d *Deps) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := submit(d, w, r)
-		if !ok {
-			return
+	return d.handle(func(w http.ResponseWriter, r *http.Request) error {
+		id, err := submit(d, w, r)
+		if err != nil {
+			return err
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), syncWait(r))
 		defer cancel()
 		snap, _ := d.Jobs.Wait(ctx, id)
-		writeJSON(w, http.StatusOK, snap)
-	}
+		return writeJSON(w, http.StatusOK, snap)
+	})
 }
 
 // handleStatus reports a job; /status-sync waits until it is final first.
 func handleStatus(d *Deps, wait bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return d.handle(func(w http.ResponseWriter, r *http.Request) error {
 		id := chi.URLParam(r, "id")
 		var snap runpod.Snapshot
 		var ok bool
@@ -71,92 +72,75 @@ func handleStatus(d *Deps, wait bool) http.HandlerFunc {
 			snap, ok = d.Jobs.Get(id)
 		}
 		if !ok {
-			openai.WriteError(w, jobNotFound(id))
-			return
+			return jobNotFound(id)
 		}
-		writeJSON(w, http.StatusOK, snap)
-	}
+		return writeJSON(w, http.StatusOK, snap)
+	})
 }
 
 // handleStream returns the items produced since the previous /stream call.
 func handleStream(d *Deps) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return d.handle(func(w http.ResponseWriter, r *http.Request) error {
 		id := chi.URLParam(r, "id")
 		snap, ok := d.Jobs.Stream(r.Context(), id, streamWait)
 		if !ok {
-			openai.WriteError(w, jobNotFound(id))
-			return
+			return jobNotFound(id)
 		}
-		writeJSON(w, http.StatusOK, snap)
-	}
+		return writeJSON(w, http.StatusOK, snap)
+	})
 }
 
 // handleCancel cancels a job and aborts its engine request.
 func handleCancel(d *Deps) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return d.handle(func(w http.ResponseWriter, r *http.Request) error {
 		id := chi.URLParam(r, "id")
 		snap, ok := d.Jobs.Cancel(id)
 		if !ok {
-			openai.WriteError(w, jobNotFound(id))
-			return
+			return jobNotFound(id)
 		}
-		writeJSON(w, http.StatusOK, snap)
-	}
+		return writeJSON(w, http.StatusOK, snap)
+	})
 }
 
 // handlePurgeQueue drops every job still in the queue.
 func handlePurgeQueue(d *Deps) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"removed": d.Jobs.PurgeQueue(), "status": "completed"})
-	}
+	return d.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return writeJSON(w, http.StatusOK, map[string]any{"removed": d.Jobs.PurgeQueue(), "status": "completed"})
+	})
 }
 
 // submit reads a /run or /runsync body and queues the job.
-func submit(d *Deps, w http.ResponseWriter, r *http.Request) (string, bool) {
+func submit(d *Deps, w http.ResponseWriter, r *http.Request) (string, error) {
 	if st := d.Status.Status().State; st == StateDraining || st == StateUnhealthy {
-		ready(d, w) // 503 with Retry-After; while starting, jobs are queued instead
-		return "", false
+		return "", ready(d) // 503 with Retry-After; while starting, jobs are queued instead
 	}
-	body, apiErr := readJSONBody(w, r, d.maxBody())
-	if apiErr != nil {
-		openai.WriteError(w, apiErr)
-		return "", false
+	body, err := readJSONBody(d, w, r)
+	if err != nil {
+		return "", err
 	}
 	if !utf8.Valid(body) {
-		openai.WriteError(w, openai.NewError(http.StatusBadRequest, "request body is not valid UTF-8"))
-		return "", false
+		return "", openai.NewError(http.StatusBadRequest, "request body is not valid UTF-8")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return "", openai.NewError(http.StatusBadRequest, `the body is empty; expected a JSON object {"input": {...}}`)
+	}
+	if err := openai.CheckJSON(body); err != nil {
+		return "", openai.JSONError(err) // before encoding/json, which recurses
 	}
 	var req runpod.Request
 	if err := json.Unmarshal(body, &req); err != nil {
-		openai.WriteError(w, openai.NewError(http.StatusBadRequest,
-			`the body must be a JSON object {"input": {...}, "webhook"?: url, "policy"?: {...}}: `+err.Error()))
-		return "", false
+		return "", openai.NewError(http.StatusBadRequest,
+			`the body must be a JSON object {"input": {...}, "webhook"?: url, "policy"?: {...}}: `+err.Error())
 	}
 	if len(req.Input) == 0 || string(req.Input) == "null" {
-		openai.WriteError(w, openai.NewError(http.StatusBadRequest, `the body has no "input"`).WithParam("input"))
-		return "", false
-	}
-	if p := req.Policy; p != nil && (p.ExecutionTimeout < 0 || p.TTL < 0) {
-		openai.WriteError(w, openai.NewError(http.StatusBadRequest,
-			"policy.executionTimeout and policy.ttl are milliseconds and must not be negative").WithParam("policy"))
-		return "", false
+		return "", openai.NewError(http.StatusBadRequest, `the body has no "input"`).WithParam("input")
 	}
 	id, err := d.Jobs.Submit(req)
-	switch {
-	case errors.Is(err, runpod.ErrStoreFull):
-		w.Header().Set("Retry-After", "5")
-		openai.WriteError(w, openai.NewError(http.StatusTooManyRequests, err.Error()))
-		return "", false
-	case errors.Is(err, runpod.ErrClosed):
-		w.Header().Set("Retry-After", "5")
-		openai.WriteError(w, openai.NewError(http.StatusServiceUnavailable, err.Error()))
-		return "", false
-	case err != nil:
-		openai.WriteError(w, openai.NewError(http.StatusInternalServerError, "could not queue the job"))
-		return "", false
+	if err != nil {
+		return "", err // mapped by writeError: 400, 429 or 503
 	}
 	d.Log.Debug().Str("request_id", RequestID(r.Context())).Str("job_id", id).Msg("job queued")
-	return id, true
+	return id, nil
 }
 
 // syncWait reads ?wait= (ms), bounded as RunPod bounds it.
@@ -172,14 +156,15 @@ func jobNotFound(id string) *openai.Error {
 	return openai.NewError(http.StatusNotFound, "no job with id "+strconv.Quote(id)+" (unknown, or its result has expired)")
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON answers v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
-		openai.WriteError(w, openai.NewError(http.StatusInternalServerError, "could not encode the answer"))
-		return
+		return fmt.Errorf("encode the answer: %w", err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+	return nil
 }

@@ -36,25 +36,24 @@ func (l *limiter) Waiting() int { return int(l.waiting.Load()) }
 // acquire takes a slot for r, waiting in the queue when all are taken. It is
 // called after the request body was read: only then does net/http notice a
 // client that leaves, so a client that gives up while queued frees its place at
-// once. On refusal it has written the 429; release must be called after a
-// success. A nil limiter admits everything.
-func (l *limiter) acquire(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+// once. It returns the release function of the slot; or the 429 to answer when
+// the queue is full too; or neither when the client left while queued (nobody to
+// answer). A nil limiter admits everything.
+func (l *limiter) acquire(r *http.Request) (release func(), err error) {
 	if l == nil {
-		return func() {}, true
+		return noRelease, nil
 	}
 	select {
 	case l.slots <- struct{}{}:
 		l.metrics.InFlight(1)
-		return l.release, true
+		return l.release, nil
 	default:
 	}
 	if l.waiting.Add(1) > l.maxQueue {
 		l.waiting.Add(-1)
-		w.Header().Set("Retry-After", "1")
-		openai.WriteError(w, openai.NewError(http.StatusTooManyRequests,
+		return nil, refused(metrics.LimitConcurrency, openai.NewError(http.StatusTooManyRequests,
 			"the worker is at capacity ("+strconv.Itoa(cap(l.slots))+" requests in flight and "+
-				strconv.FormatInt(l.maxQueue, 10)+" queued); retry later"))
-		return nil, false
+				strconv.FormatInt(l.maxQueue, 10)+" queued); retry later").WithRetryAfter(1))
 	}
 	l.metrics.Queued(1)
 	defer func() {
@@ -64,11 +63,13 @@ func (l *limiter) acquire(w http.ResponseWriter, r *http.Request) (release func(
 	select {
 	case l.slots <- struct{}{}:
 		l.metrics.InFlight(1)
-		return l.release, true
+		return l.release, nil
 	case <-r.Context().Done():
-		return nil, false // the client left; nobody to answer
+		return nil, nil // the client left; nobody to answer
 	}
 }
+
+func noRelease() {}
 
 func (l *limiter) release() {
 	<-l.slots

@@ -82,6 +82,12 @@ func newFakeEngine(t *testing.T, h http.HandlerFunc) *fakeEngine {
 	return e
 }
 
+func (e *fakeEngine) setHandler(h http.HandlerFunc) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.handler = h
+}
+
 func (e *fakeEngine) requests() []engineRequest {
 	e.mu.Lock()
 	defer e.mu.Unlock()

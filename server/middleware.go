@@ -191,21 +191,22 @@ func recoverer(log zerolog.Logger) func(http.Handler) http.Handler {
 	}
 }
 
-// requireKey checks the bearer key when one is configured. RunPod clients send the
-// key bare or as "Bearer <key>"; both are accepted.
-func requireKey(key string) func(http.Handler) http.Handler {
+// requireKey checks the bearer key when one is configured, before anything of
+// the body is read. RunPod clients send the key bare or as "Bearer <key>"; both
+// are accepted.
+func requireKey(d *Deps) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
-		if key == "" {
+		if d.APIKey == "" {
 			return next
 		}
-		want := []byte(key)
+		want := []byte(d.APIKey)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			got := r.Header.Get("Authorization")
 			if len(got) > 7 && strings.EqualFold(got[:7], "bearer ") {
 				got = got[7:]
 			}
 			if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
-				openai.WriteError(w, openai.NewError(http.StatusUnauthorized, "invalid or missing API key"))
+				d.writeError(w, r, openai.NewError(http.StatusUnauthorized, "invalid or missing API key"))
 				return
 			}
 			next.ServeHTTP(w, r)

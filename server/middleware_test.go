@@ -27,7 +27,7 @@ func TestRequestID(t *testing.T) {
 		{"absent", "", false},
 		{"too long", strings.Repeat("x", 200), false},
 	}
-	seen := map[string]bool{}
+	seen, engineSeen := map[string]bool{}, map[string]bool{}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var hdr []string
@@ -43,10 +43,22 @@ func TestRequestID(t *testing.T) {
 				t.Errorf("got X-Request-Id %q for %q; want it kept %v, non-empty and unique", got, tt.given, tt.keep)
 			}
 			seen[got] = true
-			if reqs := h.engine.requests(); len(reqs) != i+1 || reqs[i].RequestID != got {
-				t.Errorf("the engine saw %+v; want request id %q", reqs, got)
+			// The engine sees the id with a suffix unique to the engine request.
+			if reqs := h.engine.requests(); len(reqs) != i+1 || !strings.HasPrefix(reqs[i].RequestID, got+"-") || engineSeen[reqs[i].RequestID] {
+				t.Errorf("the engine saw %+v; want request id %q plus a unique suffix", reqs, got)
+			} else {
+				engineSeen[reqs[i].RequestID] = true
 			}
 		})
+	}
+	// Two requests with the same X-Request-Id reach the engine as two ids.
+	for range 2 {
+		h.do(t, http.MethodPost, "/v1/chat/completions", chatBody, "X-Request-Id", "same-id")
+	}
+	reqs := h.engine.requests()
+	a, b := reqs[len(reqs)-2].RequestID, reqs[len(reqs)-1].RequestID
+	if a == b || !strings.HasPrefix(a, "same-id-") || !strings.HasPrefix(b, "same-id-") {
+		t.Errorf("two requests with X-Request-Id same-id reached the engine as %q and %q; want two distinct ids", a, b)
 	}
 }
 

@@ -9,34 +9,44 @@ import (
 	"github.com/vllm-worker/vllm-worker/openai"
 )
 
+// handlerFunc is a handler that returns its failure, for writeError to answer.
+// It returns nil once it has answered, or when there is nobody left to answer.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle adapts h to net/http.
+func (d *Deps) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			d.writeError(w, r, err)
+		}
+	}
+}
+
 // handleGenerate serves chat and text completions: the body is checked (JSON
 // object, known model), then sent to the engine unchanged at enginePath.
 func handleGenerate(d *Deps, enginePath string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !ready(d, w) {
-			return
+	return d.handle(func(w http.ResponseWriter, r *http.Request) error {
+		if err := ready(d); err != nil {
+			return err
 		}
-		body, apiErr := readJSONBody(w, r, d.maxBody())
-		if apiErr != nil {
-			openai.WriteError(w, apiErr)
-			return
+		body, err := readJSONBody(d, w, r)
+		if err != nil {
+			return err
 		}
 		fields, apiErr := openai.Peek(body)
 		if apiErr != nil {
-			openai.WriteError(w, apiErr)
-			return
+			return apiErr
 		}
 		if fields.HasModel && !d.Models.Has(r.Context(), fields.Model) {
-			openai.WriteError(w, unknownModel(fields.Model))
-			return
+			return unknownModel(fields.Model)
 		}
-		release, ok := d.limit.acquire(w, r)
-		if !ok {
-			return
+		release, err := d.limit.acquire(r)
+		if err != nil || release == nil {
+			return err
 		}
 		defer release()
-		forward(d, w, r, upstream{method: http.MethodPost, path: enginePath, body: body, expectDone: fields.Stream})
-	}
+		return forward(d, w, r, upstream{method: http.MethodPost, path: enginePath, body: body, expectDone: fields.Stream})
+	})
 }
 
 func unknownModel(model string) *openai.Error {
@@ -45,43 +55,46 @@ func unknownModel(model string) *openai.Error {
 
 // handleModels relays the engine's model list.
 func handleModels(d *Deps) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !ready(d, w) {
-			return
+	return d.handle(func(w http.ResponseWriter, r *http.Request) error {
+		if err := ready(d); err != nil {
+			return err
 		}
-		forward(d, w, r, upstream{method: http.MethodGet, path: "/v1/models"})
-	}
+		return forward(d, w, r, upstream{method: http.MethodGet, path: "/v1/models"})
+	})
 }
 
 // handlePassthrough forwards any other OpenAI-style route (embeddings, responses,
 // tokenize, ...) as it is: method, query, body and status.
 func handlePassthrough(d *Deps) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !ready(d, w) {
-			return
+	return d.handle(func(w http.ResponseWriter, r *http.Request) error {
+		if err := ready(d); err != nil {
+			return err
 		}
 		path, err := passthroughPath(r)
 		if err != nil {
-			openai.WriteError(w, openai.NewError(http.StatusBadRequest, err.Error()))
-			return
+			return err
 		}
 		var body []byte
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			var apiErr *openai.Error
-			body, apiErr = readBody(w, r, d.maxBody())
-			if apiErr != nil {
-				openai.WriteError(w, apiErr)
-				return
+			if body, err = readBody(d, w, r); err != nil {
+				return err
+			}
+			if ct := r.Header.Get("Content-Type"); ct == "" || strings.HasPrefix(ct, "application/json") {
+				// Forwarded as it is, but never so deep that it could crash the
+				// engine's own (recursive) JSON parser.
+				if err := openai.CheckDepth(body); err != nil {
+					return openai.JSONError(err)
+				}
 			}
 		}
-		release, ok := d.limit.acquire(w, r)
-		if !ok {
-			return
+		release, err := d.limit.acquire(r)
+		if err != nil || release == nil {
+			return err
 		}
 		defer release()
 		// Any body, as it came: e.g. a multipart audio upload.
-		forward(d, w, r, upstream{method: r.Method, path: path, contentType: r.Header.Get("Content-Type"), body: body})
-	}
+		return forward(d, w, r, upstream{method: r.Method, path: path, contentType: r.Header.Get("Content-Type"), body: body})
+	})
 }
 
 // passthroughPath is the engine path of a /v1/* or /openai/v1/* request: the
@@ -108,13 +121,12 @@ func passthroughPath(r *http.Request) (string, error) {
 	return strings.TrimPrefix(path, "/openai"), nil
 }
 
-// ready answers 503 with Retry-After while the engine is not serving.
-func ready(d *Deps, w http.ResponseWriter) bool {
+// ready is nil while the engine serves, and a 503 with Retry-After otherwise.
+func ready(d *Deps) error {
 	st := d.Status.Status()
 	if st.State == StateReady {
-		return true
+		return nil
 	}
-	w.Header().Set("Retry-After", "5")
 	msg := "the engine is not ready"
 	switch st.State {
 	case StateStarting:
@@ -127,8 +139,7 @@ func ready(d *Deps, w http.ResponseWriter) bool {
 	case StateUnhealthy:
 		msg = "the engine is unhealthy"
 	}
-	openai.WriteError(w, openai.NewError(http.StatusServiceUnavailable, msg))
-	return false
+	return openai.NewError(http.StatusServiceUnavailable, msg).WithRetryAfter(5)
 }
 
 // upstream is the engine request of one client request.
@@ -143,7 +154,7 @@ type upstream struct {
 
 // forward sends one request to the engine and relays its answer. The engine
 // request ends with the client's request, which aborts the generation.
-func forward(d *Deps, w http.ResponseWriter, r *http.Request, up upstream) {
+func forward(d *Deps, w http.ResponseWriter, r *http.Request, up upstream) error {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	ct := up.contentType
@@ -152,12 +163,14 @@ func forward(d *Deps, w http.ResponseWriter, r *http.Request, up upstream) {
 	}
 	resp, err := d.Engine.DoContent(ctx, up.method, up.path, ct, up.body, RequestID(ctx))
 	if err != nil {
-		if apiErr := engine.AsAPIError(ctx, err); apiErr != nil {
-			d.Log.Warn().Err(err).Str("request_id", RequestID(ctx)).Str("path", up.path).Msg("engine request failed")
-			openai.WriteError(w, apiErr)
+		apiErr := engine.AsAPIError(ctx, err)
+		if apiErr == nil {
+			return nil // the client left: nobody to answer
 		}
-		return
+		d.Log.Warn().Err(err).Str("request_id", RequestID(ctx)).Str("path", up.path).Msg("engine request failed")
+		return apiErr
 	}
 	defer resp.Body.Close()
 	relay(d, w, r, resp, cancel, up.expectDone)
+	return nil
 }

@@ -48,12 +48,31 @@ func relay(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Response,
 	}
 	w.WriteHeader(resp.StatusCode)
 	buf := copyBufs.Get().(*[]byte)
-	_, err := io.CopyBuffer(w, resp.Body, *buf)
+	readErr, writeErr := copyBody(w, resp.Body, *buf)
 	copyBufs.Put(buf)
-	if err != nil && r.Context().Err() == nil {
+	if readErr != nil && writeErr == nil && r.Context().Err() == nil {
 		// Headers are gone: the only honest signal left is to abort the response.
-		d.Log.Warn().Err(err).Str("request_id", RequestID(r.Context())).Msg("engine response cut")
+		d.Log.Warn().Err(readErr).Str("request_id", RequestID(r.Context())).Msg("engine response cut")
 		panic(http.ErrAbortHandler)
+	}
+}
+
+// copyBody copies the engine's answer to the client, telling a failed read (the
+// engine's fault) from a failed write (the client's: gone, or too slow).
+func copyBody(w io.Writer, r io.Reader, buf []byte) (readErr, writeErr error) {
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil, werr
+			}
+		}
+		switch {
+		case err == io.EOF:
+			return nil, nil
+		case err != nil:
+			return err, nil
+		}
 	}
 }
 

@@ -12,9 +12,9 @@ import (
 // root and under /v2/{endpoint_id}/, the shape of RunPod's public API.
 func New(d Deps) http.Handler {
 	r := chi.NewRouter()
-	r.Use(requestID, accessLog(d.Log, d.Metrics), recoverer(d.Log))
-	r.NotFound(notFound)
-	r.MethodNotAllowed(methodNotAllowed)
+	r.Use(requestID, accessLog(d.Log, d.Metrics), recoverer(d.Log), guard(&d))
+	r.NotFound(d.notFound)
+	r.MethodNotAllowed(d.methodNotAllowed)
 
 	r.Get("/health", handleHealth(&d))
 	r.Get("/ping", handlePing(&d))
@@ -22,7 +22,7 @@ func New(d Deps) http.Handler {
 	d.limit = newLimiter(d.MaxConcurrency, d.MaxQueue, d.Metrics)
 	scrape := d.Metrics.Handler(d.Engine.BaseURL, &http.Client{Transport: &http.Transport{Proxy: nil}})
 	api := func(r chi.Router) {
-		r.Use(requireKey(d.APIKey))
+		r.Use(requireKey(&d))
 		r.Post("/openai/v1/chat/completions", handleGenerate(&d, "/v1/chat/completions"))
 		r.Post("/openai/v1/completions", handleGenerate(&d, "/v1/completions"))
 		r.Get("/openai/v1/models", handleModels(&d))
@@ -56,17 +56,17 @@ func New(d Deps) http.Handler {
 // NewHealth is the surface of the separate PORT_HEALTH listener: /ping and /health.
 func NewHealth(d Deps) http.Handler {
 	r := chi.NewRouter()
-	r.Use(recoverer(d.Log))
-	r.NotFound(notFound)
+	r.Use(recoverer(d.Log), guard(&d))
+	r.NotFound(d.notFound)
 	r.Get("/ping", handlePing(&d))
 	r.Get("/health", handleHealth(&d))
 	return r
 }
 
-func notFound(w http.ResponseWriter, r *http.Request) {
-	openai.WriteError(w, openai.NewError(http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path))
+func (d *Deps) notFound(w http.ResponseWriter, r *http.Request) {
+	d.writeError(w, r, openai.NewError(http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path))
 }
 
-func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	openai.WriteError(w, openai.NewError(http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path))
+func (d *Deps) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	d.writeError(w, r, openai.NewError(http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path))
 }

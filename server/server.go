@@ -62,6 +62,12 @@ type Deps struct {
 	// StreamIdleTimeout ends a relayed stream the engine stopped feeding; zero
 	// means none.
 	StreamIdleTimeout time.Duration
+	// RequestReadTimeout answers 408 to a request body that made no progress
+	// (progressBytes) for this long; zero means none.
+	RequestReadTimeout time.Duration
+	// ClientWriteTimeout drops a client that took nothing of its answer for this
+	// long; zero means none.
+	ClientWriteTimeout time.Duration
 
 	// Metrics records requests, streams and the queue; nil records nothing.
 	// /metrics serves it, with the engine's vllm: series appended.

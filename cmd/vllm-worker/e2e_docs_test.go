@@ -155,7 +155,7 @@ func writeAPIDoc(d *apiDoc, w *testWorker) {
 		"Every example below is a real request to the worker of `make demo` (the simulated engine, model",
 		"`demo-model`, `BATCH_MAX_WAIT_MS=0`) with the response it got; a test runs them all and checks",
 		"this page against them. Values that change from run to run are shown as placeholders:",
-		"`<job id>`, `<request id>`, `<unix time>`, `<ms>`, `<engine port>`. The simulated engine",
+		"`<job id>`, `<request id>`, `<suffix>` (unique to each engine request), `<unix time>`, `<ms>`, `<engine port>`. The simulated engine",
 		"generates words from a fixed vocabulary, one token per word; vLLM answers with the same shapes.")
 	d.md("## Conventions",
 		"",
@@ -542,6 +542,8 @@ var docNormalizers = []struct {
 	re   *regexp.Regexp
 	repl string
 }{
+	// The engine sees each id with a suffix unique to the engine request.
+	{regexp.MustCompile(`(\b[0-9a-f]{12}-[0-9]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-[0-9a-f]{6}[0-9a-z]+\b`), "${1}-<suffix>"},
 	{regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`), "<job id>"},
 	{regexp.MustCompile(`\b[0-9a-f]{12}-[0-9]+\b`), "<request id>"},
 	{regexp.MustCompile(`modelperm-[0-9a-f]+`), "modelperm-<id>"},

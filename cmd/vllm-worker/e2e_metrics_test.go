@@ -23,7 +23,7 @@ func TestMetricsAndRequestIDs(t *testing.T) {
 	}
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.Header.Get("X-Request-Id") != "trace-me-123" || !strings.Contains(string(raw), `"id":"chatcmpl-trace-me-123"`) {
+	if resp.Header.Get("X-Request-Id") != "trace-me-123" || !strings.Contains(string(raw), `"id":"chatcmpl-trace-me-123-`) {
 		t.Errorf("the request id did not reach the engine and back: header %q, body %.200s", resp.Header.Get("X-Request-Id"), raw)
 	}
 	w.Log.waitLine(t, 5*time.Second, func(l map[string]any) bool {

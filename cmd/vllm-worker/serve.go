@@ -79,11 +79,14 @@ func (w *worker) serve(ctx context.Context) error {
 	m := metrics.New()
 	runner := &runpod.Runner{Engine: client, Models: models, Batch: w.batchPolicy(), RawOpenAI: cfg.OpenAI.RawOutput, Metrics: m}
 	engineReady := make(chan struct{})
+	webhook := runpod.NewWebhook(cfg.Worker.WebhookAllowPrivate)
 	jobs := runpod.NewStore(runpod.StoreOptions{
 		Runner:         runner,
 		MaxConcurrency: cfg.Worker.MaxConcurrency,
 		Ready:          engineReady,
-		Webhook:        runpod.Webhook(&http.Client{}),
+		MaxBytes:       cfg.Worker.JobStoreMaxBytes,
+		Webhook:        webhook.Deliver,
+		CheckWebhook:   webhook.Check,
 		Metrics:        m,
 		Log:            w.log,
 	})
@@ -102,18 +105,20 @@ func (w *worker) serve(ctx context.Context) error {
 		})
 	}
 	deps := server.Deps{
-		Engine:            client,
-		Models:            models,
-		Status:            life,
-		Jobs:              jobCounts{Store: jobs, handler: handler},
-		Log:               w.log,
-		Batch:             w.batchPolicy(),
-		MaxRequestBytes:   cfg.Worker.MaxRequestBytes,
-		APIKey:            cfg.Worker.APIKey,
-		MaxConcurrency:    cfg.Worker.MaxConcurrency,
-		MaxQueue:          cfg.Worker.MaxQueue,
-		StreamIdleTimeout: cfg.Worker.StreamIdleTimeout,
-		Metrics:           m,
+		Engine:             client,
+		Models:             models,
+		Status:             life,
+		Jobs:               jobCounts{Store: jobs, handler: handler},
+		Log:                w.log,
+		Batch:              w.batchPolicy(),
+		MaxRequestBytes:    cfg.Worker.MaxRequestBytes,
+		APIKey:             cfg.Worker.APIKey,
+		MaxConcurrency:     cfg.Worker.MaxConcurrency,
+		MaxQueue:           cfg.Worker.MaxQueue,
+		StreamIdleTimeout:  cfg.Worker.StreamIdleTimeout,
+		RequestReadTimeout: cfg.Worker.RequestReadTimeout,
+		ClientWriteTimeout: cfg.Worker.ClientWriteTimeout,
+		Metrics:            m,
 	}
 	servers, serveErr, err := w.listen(deps)
 	if err != nil {
@@ -248,8 +253,10 @@ func (w *worker) listen(deps server.Deps) ([]*http.Server, <-chan error, error) 
 			return nil, nil, fmt.Errorf("listen on port %d: %w", t.port, err)
 		}
 		srv := &http.Server{
-			Handler:           t.handler,
-			ReadHeaderTimeout: 30 * time.Second,
+			Handler: t.handler,
+			// Headers must arrive within REQUEST_READ_TIMEOUT_SECONDS; the body's
+			// progress deadline is the server package's (guard.go).
+			ReadHeaderTimeout: cfg.Worker.RequestReadTimeout,
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          log.New(w.log, "", 0),
 			// No WriteTimeout: streams may run for many minutes.

@@ -28,7 +28,8 @@ lint: ## gofmt, go vet, staticcheck
 
 # Every parser of outside input has a fuzz target; make test runs each briefly.
 FUZZ_TARGETS := \
-	./openai:FuzzEventReader ./openai:FuzzPeek \
+	./openai:FuzzEventReader ./openai:FuzzPeek ./openai:FuzzCheckJSON \
+	./engine:FuzzCleanPath \
 	./batching:FuzzRechunker \
 	./config:FuzzLoad \
 	./runpod:FuzzParseInput ./runpod:FuzzParseTaken \

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/vllm-worker/vllm-worker/openai"
 )
 
 // takenJob is one job as job-take hands it out.
@@ -157,6 +159,9 @@ func parseTaken(body []byte) ([]takenJob, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil, nil
+	}
+	if err := openai.CheckJSON(body); err != nil {
+		return nil, fmt.Errorf("job take: %w", err)
 	}
 	var raws []json.RawMessage
 	switch body[0] {

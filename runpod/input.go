@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vllm-worker/vllm-worker/engine"
+	"github.com/vllm-worker/vllm-worker/openai"
 )
 
 // Kind is the shape of a job input.
@@ -80,6 +81,9 @@ func ParseInput(raw json.RawMessage) (*Input, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, badField("input", "is missing")
+	}
+	if err := openai.CheckJSON(raw); err != nil {
+		return nil, badField("input", "%v", err)
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {

@@ -178,10 +178,11 @@ func (s *Store) runJob(j *job) {
 	// Parsed at once, so that an invalid input fails without waiting for a
 	// slot. The parsed input holds what the raw one did: the input's bytes stay
 	// counted until the job starts.
-	in, err := ParseInput(j.input)
 	s.mu.Lock()
+	raw := j.input
 	j.input = nil
 	s.mu.Unlock()
+	in, err := ParseInput(raw)
 	if err != nil {
 		s.finish(j, StatusFailed, err.Error())
 		return

@@ -77,6 +77,10 @@ func handlePing(d *Deps) http.HandlerFunc {
 			_, _ = w.Write([]byte(`{"status":"healthy"}`))
 		case StateStarting:
 			w.WriteHeader(http.StatusNoContent)
+		case StateDraining:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"draining"}`))
 		default:
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusServiceUnavailable)

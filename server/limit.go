@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/vllm-worker/vllm-worker/metrics"
@@ -17,6 +19,7 @@ type limiter struct {
 	slots    chan struct{}
 	maxQueue int64
 	waiting  atomic.Int64
+	active   activity // in flight and queued, for the drain
 }
 
 // newLimiter returns a limiter of n slots and a queue of maxQueue; n <= 0
@@ -43,6 +46,7 @@ func (l *limiter) acquire(r *http.Request) (release func(), err error) {
 	if l == nil {
 		return noRelease, nil
 	}
+	l.active.add()
 	select {
 	case l.slots <- struct{}{}:
 		l.metrics.InFlight(1)
@@ -51,6 +55,7 @@ func (l *limiter) acquire(r *http.Request) (release func(), err error) {
 	}
 	if l.waiting.Add(1) > l.maxQueue {
 		l.waiting.Add(-1)
+		l.active.done()
 		return nil, refused(metrics.LimitConcurrency, openai.NewError(http.StatusTooManyRequests,
 			"the worker is at capacity ("+strconv.Itoa(cap(l.slots))+" requests in flight and "+
 				strconv.FormatInt(l.maxQueue, 10)+" queued); retry later").WithRetryAfter(1))
@@ -65,6 +70,7 @@ func (l *limiter) acquire(r *http.Request) (release func(), err error) {
 		l.metrics.InFlight(1)
 		return l.release, nil
 	case <-r.Context().Done():
+		l.active.done()
 		return nil, nil // the client left; nobody to answer
 	}
 }
@@ -74,4 +80,49 @@ func noRelease() {}
 func (l *limiter) release() {
 	<-l.slots
 	l.metrics.InFlight(-1)
+	l.active.done()
+}
+
+// activity counts work in progress and tells when there is none. Unlike a
+// sync.WaitGroup it may grow from zero while someone waits: a request admitted
+// just as the drain began still counts.
+type activity struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to zero; nil when nobody waits
+}
+
+func (a *activity) add() {
+	a.mu.Lock()
+	a.n++
+	a.mu.Unlock()
+}
+
+func (a *activity) done() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n--; a.n == 0 && a.idle != nil {
+		close(a.idle)
+		a.idle = nil
+	}
+}
+
+// wait returns once no work is in progress, or when ctx ends (its error).
+func (a *activity) wait(ctx context.Context) error {
+	a.mu.Lock()
+	if a.n == 0 {
+		a.mu.Unlock()
+		return nil
+	}
+	if a.idle == nil {
+		a.idle = make(chan struct{})
+	}
+	idle := a.idle
+	a.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -8,9 +9,25 @@ import (
 	"github.com/vllm-worker/vllm-worker/openai"
 )
 
+// Server is the worker's whole HTTP surface.
+type Server struct {
+	http.Handler
+	limit *limiter
+}
+
+// Idle returns once no OpenAI request is in flight or queued for the engine, or
+// when ctx ends (its error): the drain after SIGTERM waits for it before the
+// listeners close.
+func (s *Server) Idle(ctx context.Context) error {
+	if s.limit == nil {
+		return nil
+	}
+	return s.limit.active.wait(ctx)
+}
+
 // New returns the worker's whole HTTP surface. Every route is served both at the
 // root and under /v2/{endpoint_id}/, the shape of RunPod's public API.
-func New(d Deps) http.Handler {
+func New(d Deps) *Server {
 	r := chi.NewRouter()
 	r.Use(requestID, accessLog(d.Log, d.Metrics), recoverer(d.Log), guard(&d))
 	r.NotFound(d.notFound)
@@ -50,7 +67,7 @@ func New(d Deps) http.Handler {
 		r.Get("/ping", handlePing(&d))
 		r.Group(api)
 	})
-	return r
+	return &Server{Handler: r, limit: d.limit}
 }
 
 // NewHealth is the surface of the separate PORT_HEALTH listener: /ping and /health.

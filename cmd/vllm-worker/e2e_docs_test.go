@@ -103,7 +103,7 @@ func firstDiff(a, b string) string {
 // checkRoutesDocumented compares docRoutes with the router.
 func checkRoutesDocumented(t *testing.T) {
 	t.Helper()
-	routes, ok := server.New(server.Deps{}).(chi.Routes)
+	routes, ok := server.New(server.Deps{}).Handler.(chi.Routes)
 	if !ok {
 		t.Fatal("server.New is not a chi router")
 	}

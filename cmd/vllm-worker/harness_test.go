@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -226,4 +228,71 @@ func (p *workerProcess) terminate(t *testing.T, timeout time.Duration) error {
 		t.Fatalf("worker did not exit within %v of SIGTERM; log:\n%s", timeout, p.Log)
 		return nil
 	}
+}
+
+// plainBinary builds the worker once per test run without the race detector,
+// for tests that measure its memory: a race-instrumented process uses several
+// times as much.
+var plainBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "vllm-worker-test-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "vllm-worker")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// startPlainProcess runs the plainBinary worker with env (its engine is the
+// same binary's sim) and returns once it is ready.
+func startPlainProcess(t *testing.T, env []string) (*workerProcess, string) {
+	t.Helper()
+	bin, err := plainBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &workerProcess{cmd: exec.Command(bin), Log: newLogSink()}
+	p.cmd.Env = env
+	p.cmd.Stderr = p.Log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = p.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-done
+		}
+	})
+	line := p.Log.waitLine(t, 20*time.Second, func(l map[string]any) bool { return l["message"] == "listening" })
+	url := "http://" + line["addr"].(string)
+	waitReady(t, url, 30*time.Second, p.Log)
+	return p, url
+}
+
+// rssMB is a process's resident set size in MB (from /proc).
+func rssMB(t *testing.T, pid int) float64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			if err != nil {
+				t.Fatalf("VmRSS %q: %v", rest, err)
+			}
+			return float64(kb) / 1024
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
 }

@@ -120,23 +120,30 @@ func (w *worker) serve(ctx context.Context) error {
 		ClientWriteTimeout: cfg.Worker.ClientWriteTimeout,
 		Metrics:            m,
 	}
-	servers, serveErr, err := w.listen(deps)
+	api := server.New(deps)
+	servers, serveErr, err := w.listen(deps, api)
 	if err != nil {
 		return err
 	}
-	// stopHTTP stops taking requests, lets those in flight (and running jobs)
-	// finish within grace, then cuts what is left.
+	// stopHTTP drains: the listeners stay open (so /health and /ping answer 503
+	// "draining", /status and /stream still answer, new work gets 503), the
+	// requests and /run jobs in flight finish within grace, then the listeners
+	// close and what is left is cut.
 	stopHTTP := func(grace time.Duration) {
 		sctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
+		for _, s := range servers {
+			s.SetKeepAlivesEnabled(false) // each answer now closes its connection
+		}
 		var wg sync.WaitGroup
 		wg.Go(func() { jobs.Close(sctx) })
+		wg.Go(func() { _ = api.Idle(sctx) })
+		wg.Wait()
 		for _, s := range servers {
 			if err := s.Shutdown(sctx); err != nil {
 				_ = s.Close() // the grace ran out: cut what is left
 			}
 		}
-		wg.Wait()
 	}
 
 	// Handler mode starts taking jobs once the engine first serves, and runs until
@@ -192,6 +199,7 @@ func (w *worker) serve(ctx context.Context) error {
 	case <-ctx.Done():
 		life.set(server.StateDraining, "shutting down")
 		w.log.Info().Dur("grace", cfg.Worker.ShutdownGrace).Msg("shutting down: draining requests in flight")
+		drainEnd := time.Now().Add(cfg.Worker.ShutdownGrace) // one grace for jobs and requests alike
 		if handler != nil {
 			stopHandler() // stop taking jobs; those in flight finish and are delivered
 			if started(engineReady) {
@@ -200,7 +208,7 @@ func (w *worker) serve(ctx context.Context) error {
 				}
 			}
 		}
-		stopHTTP(cfg.Worker.ShutdownGrace)
+		stopHTTP(time.Until(drainEnd))
 		mgr.stop()
 		if err := <-engineDone; err != nil {
 			w.log.Error().Err(err).Msg("the engine died during the drain")
@@ -231,14 +239,14 @@ func (w *worker) serve(ctx context.Context) error {
 }
 
 // listen starts the API listener (and the PORT_HEALTH one when it differs).
-func (w *worker) listen(deps server.Deps) ([]*http.Server, <-chan error, error) {
+func (w *worker) listen(deps server.Deps, api http.Handler) ([]*http.Server, <-chan error, error) {
 	cfg := w.cfg
 	type target struct {
 		port    int
 		handler http.Handler
 		name    string
 	}
-	targets := []target{{cfg.Worker.Port, server.New(deps), "api"}}
+	targets := []target{{cfg.Worker.Port, api, "api"}}
 	if cfg.Worker.PortHealth != 0 && cfg.Worker.PortHealth != cfg.Worker.Port {
 		targets = append(targets, target{cfg.Worker.PortHealth, server.NewHealth(deps), "health"})
 	}

@@ -3,12 +3,14 @@ package runpod
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"strings"
 
 	"github.com/vllm-worker/vllm-worker/engine"
+	"github.com/vllm-worker/vllm-worker/metrics"
 	"github.com/vllm-worker/vllm-worker/openai"
 )
 
@@ -48,7 +50,11 @@ type Input struct {
 type InputError struct {
 	Field   string
 	Message string
+	Err     error // the cause, if any (an engine.PathError, openai.ErrTooDeep)
 }
+
+// Unwrap returns the cause.
+func (e *InputError) Unwrap() error { return e.Err }
 
 func (e *InputError) Error() string {
 	if e.Field == "" {
@@ -83,7 +89,9 @@ func ParseInput(raw json.RawMessage) (*Input, error) {
 		return nil, badField("input", "is missing")
 	}
 	if err := openai.CheckJSON(raw); err != nil {
-		return nil, badField("input", "%v", err)
+		e := badField("input", "%v", err)
+		e.Err = err
+		return nil, e
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
@@ -205,7 +213,9 @@ func parseRoute(fields map[string]json.RawMessage, in *Input) error {
 	}
 	clean, err := engine.CleanPath(in.Path)
 	if err != nil {
-		return badField("route", "%s", err.Error())
+		e := badField("route", "%s", err.Error())
+		e.Err = err
+		return e
 	}
 	in.Path = clean
 	if present(fields, "body") {
@@ -283,4 +293,17 @@ func optBool(fields map[string]json.RawMessage, key string, dst *bool) error {
 
 func isJSONString(v json.RawMessage) bool {
 	return len(v) > 0 && v[0] == '"'
+}
+
+// InputLimit names the limit of contract section 8 an invalid input hit (a
+// metrics.Limit* name), or "" for any other invalid input.
+func InputLimit(err error) string {
+	var pe *engine.PathError
+	switch {
+	case errors.As(err, &pe):
+		return metrics.LimitEnginePath
+	case errors.Is(err, openai.ErrTooDeep):
+		return metrics.LimitJSONDepth
+	}
+	return ""
 }

@@ -184,6 +184,10 @@ func (s *Store) runJob(j *job) {
 	s.mu.Unlock()
 	in, err := ParseInput(raw)
 	if err != nil {
+		if limit := InputLimit(err); limit != "" {
+			s.o.Metrics.LimitHit(limit)
+			log.Warn().Str("limit", limit).Err(err).Msg("job input refused")
+		}
 		s.finish(j, StatusFailed, err.Error())
 		return
 	}
@@ -304,6 +308,10 @@ func (s *Store) finish(j *job, st Status, msg string) {
 			ctx, cancel := context.WithTimeout(s.base, time.Minute)
 			defer cancel()
 			if err := s.o.Webhook(ctx, j.webhook, snap); err != nil {
+				var refused *dialRefused
+				if errors.As(err, &refused) {
+					s.o.Metrics.LimitHit(metrics.LimitWebhook)
+				}
 				s.o.Log.Error().Err(err).Str("job_id", j.id).Msg("webhook delivery failed")
 			}
 		}()

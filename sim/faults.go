@@ -15,6 +15,7 @@ import (
 const (
 	faultErrorBefore   = "error_before"     // 500 InternalServerError JSON before any byte
 	faultErrorMid      = "error_mid_stream" // in-band error event, then [DONE]
+	faultErrorNoDone   = "error_no_done"    // in-band error event, then the stream ends without [DONE]
 	faultCutMid        = "cut_mid_stream"   // connection closed without [DONE]
 	faultHang          = "hang"             // headers and role chunks, then nothing until the client leaves
 	faultCUDA          = "cuda_error"       // 500 with vLLM's CUDA error message
@@ -30,17 +31,19 @@ func parseFault(v gjson.Result) (string, *openai.Error) {
 	}
 	if v.Type == gjson.String {
 		switch v.Str {
-		case "", faultErrorBefore, faultErrorMid, faultCutMid, faultHang, faultCUDA, faultExit, faultSlowFirstByte:
+		case "", faultErrorBefore, faultErrorMid, faultErrorNoDone, faultCutMid, faultHang, faultCUDA, faultExit, faultSlowFirstByte:
 			return v.Str, nil
 		}
 	}
 	return "", openai.NewError(http.StatusBadRequest, "unknown sim_fault "+v.Raw+"; want one of "+
-		faultErrorBefore+", "+faultErrorMid+", "+faultCutMid+", "+faultHang+", "+
+		faultErrorBefore+", "+faultErrorMid+", "+faultErrorNoDone+", "+faultCutMid+", "+faultHang+", "+
 		faultCUDA+", "+faultExit+", "+faultSlowFirstByte).WithParam("sim_fault")
 }
 
 // midStream reports whether the fault fires after some content chunks.
-func midStream(fault string) bool { return fault == faultErrorMid || fault == faultCutMid }
+func midStream(fault string) bool {
+	return fault == faultErrorMid || fault == faultErrorNoDone || fault == faultCutMid
+}
 
 // faultBefore applies the faults that act before the first byte. False means the
 // request has been answered (or dropped) and must not be served.
@@ -77,7 +80,7 @@ func (s *Server) faultBefore(w http.ResponseWriter, r *http.Request, g *generati
 // generation time has passed. True means the request has been answered or dropped.
 func (s *Server) faultAfterStart(w http.ResponseWriter, g *generation) bool {
 	switch g.fault {
-	case faultErrorMid:
+	case faultErrorMid, faultErrorNoDone:
 		s.finish(g, faulted)
 		openai.WriteError(w, midStreamError())
 		return true
@@ -89,7 +92,8 @@ func (s *Server) faultAfterStart(w http.ResponseWriter, g *generation) bool {
 }
 
 // faultMidStream ends a stream with its mid-stream fault: an in-band error event
-// and [DONE], or a connection closed without [DONE].
+// and [DONE], an error event and the end of the stream without [DONE] (as some
+// OpenAI-compatible servers end an error), or a connection closed without [DONE].
 func (s *Server) faultMidStream(st *streamer, g *generation) {
 	s.finish(g, faulted)
 	if g.fault == faultCutMid {
@@ -98,7 +102,9 @@ func (s *Server) faultMidStream(st *streamer, g *generation) {
 		panic(http.ErrAbortHandler)
 	}
 	st.buf = append(st.buf[:0], midStreamError().SSE()...)
-	st.buf = append(st.buf, openai.DoneEvent...)
+	if g.fault == faultErrorMid {
+		st.buf = append(st.buf, openai.DoneEvent...)
+	}
 	st.send()
 }
 

@@ -57,6 +57,22 @@ func TestFaultErrorMidStream(t *testing.T) {
 	wantError(t, resp, b, 500, "InternalServerError", "")
 }
 
+// error_no_done: the error event, then a clean end of the stream with no [DONE],
+// as servers other than vLLM end an error.
+func TestFaultErrorNoDone(t *testing.T) {
+	_, ts := newTest(t, Options{})
+	resp := post(t, context.Background(), ts.URL+"/v1/chat/completions", faultChat+`"stream":true,"sim_fault":"error_no_done"}`)
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("read: %v; want a clean end", err)
+	}
+	evs := events(t, raw)
+	if n := len(evs); n < 2 || evs[n-1] == "[DONE]" || !gjson.Get(evs[n-1], "error.message").Exists() {
+		t.Errorf("events %q; want ... then the error event last, no [DONE]", evs)
+	}
+}
+
 func TestFaultCutMidStream(t *testing.T) {
 	s, ts := newTest(t, Options{})
 	resp := post(t, context.Background(), ts.URL+"/v1/completions", `{"prompt":"x","stream":true,"max_tokens":10,"sim_fault":"cut_mid_stream"}`)

@@ -17,14 +17,18 @@ build: ## build the static binary bin/vllm-worker
 
 test: lint unit fuzz-short ## every test: lint, unit and end-to-end tests (race detector), short fuzzing
 
-unit: build
-	$(GO) test -race -count=1 -timeout 8m ./...
+# The end-to-end tests drive the worker with the official openai npm SDK and
+# curl; make installs them when they are missing or stale, so that no test skips
+# here for a missing tool (VLLM_WORKER_REQUIRE_TOOLS makes a missing one fail).
+unit: build sdk-deps tools
+	VLLM_WORKER_REQUIRE_TOOLS=1 $(GO) test -race -count=1 -timeout 8m ./...
 
-lint: ## gofmt, go vet, staticcheck
+lint: ## gofmt, go vet, staticcheck, go mod tidy
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy"; exit 1; }
 
 # Every parser of outside input has a fuzz target; make test runs each briefly.
 FUZZ_TARGETS := \
@@ -45,9 +49,19 @@ fuzz-short: ## run every fuzz target for FUZZTIME (default 5s)
 fuzz: ## run every fuzz target for 2 minutes
 	$(MAKE) fuzz-short FUZZTIME=2m
 
-sdk-deps: ## install the openai npm SDK used by the end-to-end tests and examples
-	cd tests/node && npm ci --no-audit --no-fund
-	cd examples/node && npm ci --no-audit --no-fund
+NPM_DIRS := tests/node examples/node
+
+sdk-deps: $(addsuffix /node_modules/.installed,$(NPM_DIRS)) ## install the openai npm SDKs of the tests and examples (when missing or stale)
+
+# npm ci again whenever package.json or the lockfile is newer than the install.
+%/node_modules/.installed: %/package.json %/package-lock.json
+	@command -v npm >/dev/null || { echo "make test needs Node 20 and npm (https://nodejs.org)"; exit 1; }
+	cd $* && npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: tools
+tools: # curl, for the curl examples the tests run
+	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 
 demo: build ## run the worker on the simulated engine at http://127.0.0.1:8000
 	@echo "vllm-worker demo: simulated engine, model 'demo-model', http://127.0.0.1:$(DEMO_PORT)"
@@ -68,7 +82,7 @@ demo: build ## run the worker on the simulated engine at http://127.0.0.1:8000
 BENCH_FLAGS ?=
 .PHONY: bench
 bench: build ## measure the worker against direct and nginx, write docs/benchmarks.md, run the micro-benchmarks
-	$(GO) run ./bench -bin $(BIN) -out docs/benchmarks.md $(BENCH_FLAGS)
+	$(GO) run ./cmd/bench -bin $(BIN) -out docs/benchmarks.md $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./batching ./openai ./sim
 
 # The soak test is slow (about 6 minutes) and never part of make test; it runs

@@ -20,8 +20,8 @@ func TestOpenAINodeSDK(t *testing.T) {
 	node, err := exec.LookPath("node")
 	_, sdkErr := os.Stat(filepath.Join(dir, "node_modules", "openai", "package.json"))
 	if err != nil || sdkErr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI needs node and the openai SDK (cd tests/node && npm ci): node: %v, sdk: %v", err, sdkErr)
+		if requireTools() {
+			t.Fatalf("make test needs node and the openai SDK (make sdk-deps): node: %v, sdk: %v", err, sdkErr)
 		}
 		t.Skipf("node or the openai SDK is missing (cd tests/node && npm ci): %v %v", err, sdkErr)
 	}

@@ -29,6 +29,8 @@ lint: ## gofmt, go vet, staticcheck, go mod tidy
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy"; exit 1; }
+	@# Only the engine's process supervision (and the commands) are Linux-only.
+	$(GO) list ./... | grep -v -e /supervisor -e /cmd/ | GOOS=windows xargs $(GO) build
 
 # Every parser of outside input has a fuzz target; make test runs each briefly.
 FUZZ_TARGETS := \

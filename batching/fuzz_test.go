@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -16,13 +17,17 @@ type op struct {
 }
 
 // decodeOps turns fuzz bytes into steps: a header byte (bit 7: flush first;
-// bits 0-1: tag), a length byte (mod 8), then that many data bytes (fewer at
-// the end of the input).
+// bit 6: the data again as the payload; bits 0-1: tag), a length byte (mod 8),
+// then that many data bytes (fewer at the end of the input).
 func decodeOps(b []byte) []op {
 	var out []op
 	for len(b) >= 2 {
 		n := min(int(b[1])%8, len(b)-2)
-		out = append(out, op{flush: b[0]&0x80 != 0, u: unit{Tag: int(b[0] & 3), Data: string(b[2 : 2+n])}})
+		u := unit{Tag: int(b[0] & 3), Data: string(b[2 : 2+n])}
+		if b[0]&0x40 != 0 {
+			u.Payload = strings.ToUpper(u.Data) + "!"
+		}
+		out = append(out, op{flush: b[0]&0x80 != 0, u: u})
 		b = b[2+n:]
 	}
 	return out
@@ -57,11 +62,12 @@ func FuzzRechunker(f *testing.F) {
 					t.Fatalf("Flush before #%d: %v", i, err)
 				}
 			}
-			buf := []byte(o.u.Data)
-			if err := r.Add(o.u.Tag, buf); err != nil {
+			buf, payload := []byte(o.u.Data), []byte(o.u.Payload)
+			if err := r.Add(o.u.Tag, buf, payload); err != nil {
 				t.Fatalf("Add #%d: %v", i, err)
 			}
 			clear(buf) // Add must have copied
+			clear(payload)
 			in = append(in, o.u)
 		}
 		if err := r.Close(); err != nil {
@@ -87,8 +93,11 @@ func TestRandomTimed(t *testing.T) {
 		var in []unit
 		for j := range rng.IntN(200) {
 			u := unit{Tag: rng.IntN(4), Data: string(rune('a' + j%26))}
+			if j%3 == 0 {
+				u.Payload = strings.Repeat(u.Data, j%5)
+			}
 			in = append(in, u)
-			if err := r.Add(u.Tag, []byte(u.Data)); err != nil {
+			if err := r.Add(u.Tag, []byte(u.Data), []byte(u.Payload)); err != nil {
 				t.Fatalf("run %d: Add #%d: %v", i, j, err)
 			}
 			if rng.IntN(8) == 0 {

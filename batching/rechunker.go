@@ -12,10 +12,14 @@ var ErrClosed = errors.New("batching: rechunker closed")
 // Unit is one indivisible piece of a stream.
 type Unit struct {
 	// Tag says what the unit belongs to, e.g. the choice index of a token
-	// delta; 0 when there is only one kind (SSE events).
+	// delta, or the kind of an SSE event.
 	Tag int
 	// Data is the unit's bytes.
 	Data []byte
+	// Payload is a second form of the unit that its producer keeps with it
+	// (an SSE event's data field), so that no consumer parses the unit again;
+	// nil when the producer gave none. Opaque here, like Data.
+	Payload []byte
 }
 
 // FlushFunc receives the units of one item, in order. The slice and the
@@ -24,11 +28,13 @@ type Unit struct {
 // Rechunker's methods. A non-nil error stops the Rechunker for good.
 type FlushFunc func(units []Unit) error
 
-// span is one buffered unit: its tag and where its bytes end in the arena
-// (it starts where the previous one ends).
+// span is one buffered unit: its tag, and where its data and its payload end in
+// the arena (its data starts where the previous unit ends; its payload follows
+// its data).
 type span struct {
-	tag int
-	end int
+	tag     int
+	dataEnd int
+	end     int
 }
 
 // Rechunker groups units into items by a Policy and hands each item to a
@@ -64,11 +70,11 @@ func New(p Policy, flush FlushFunc) *Rechunker {
 	return r
 }
 
-// Add appends a copy of data as one unit. It flushes the item, synchronously,
-// once the item is full, and starts the MaxWait clock when the unit is the
-// first of its item. It returns the flush error, a sticky earlier one, or
-// ErrClosed after Close.
-func (r *Rechunker) Add(tag int, data []byte) error {
+// Add appends a copy of data (and of payload, which may be nil) as one unit.
+// It flushes the item, synchronously, once the item is full, and starts the
+// MaxWait clock when the unit is the first of its item. It returns the flush
+// error, a sticky earlier one, or ErrClosed after Close.
+func (r *Rechunker) Add(tag int, data, payload []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.usable(); err != nil {
@@ -78,7 +84,9 @@ func (r *Rechunker) Add(tag int, data []byte) error {
 		r.arm()
 	}
 	r.arena = append(r.arena, data...)
-	r.spans = append(r.spans, span{tag: tag, end: len(r.arena)})
+	dataEnd := len(r.arena)
+	r.arena = append(r.arena, payload...)
+	r.spans = append(r.spans, span{tag: tag, dataEnd: dataEnd, end: len(r.arena)})
 	if len(r.spans) >= r.limit {
 		return r.flushLocked()
 	}
@@ -132,9 +140,13 @@ func (r *Rechunker) flushLocked() error {
 	units := r.units[:0]
 	start := 0
 	for _, s := range r.spans {
-		// The full slice expression keeps a callee's append from
-		// overwriting the next unit.
-		units = append(units, Unit{Tag: s.tag, Data: r.arena[start:s.end:s.end]})
+		// The full slice expressions keep a callee's append from
+		// overwriting the next bytes.
+		u := Unit{Tag: s.tag, Data: r.arena[start:s.dataEnd:s.dataEnd]}
+		if s.end > s.dataEnd {
+			u.Payload = r.arena[s.dataEnd:s.end:s.end]
+		}
+		units = append(units, u)
 		start = s.end
 	}
 	r.units = units

@@ -18,8 +18,9 @@ func TestMain(m *testing.M) {
 
 // unit is a test-side copy of a flushed Unit.
 type unit struct {
-	Tag  int
-	Data string
+	Tag     int
+	Data    string
+	Payload string
 }
 
 // recorder is a FlushFunc that keeps copies of the items and, if flushed
@@ -33,7 +34,7 @@ type recorder struct {
 func (rec *recorder) flush(units []Unit) error {
 	item := make([]unit, len(units))
 	for i, u := range units {
-		item[i] = unit{Tag: u.Tag, Data: string(u.Data)}
+		item[i] = unit{Tag: u.Tag, Data: string(u.Data), Payload: string(u.Payload)}
 	}
 	rec.mu.Lock()
 	rec.items = append(rec.items, item)
@@ -92,7 +93,7 @@ func TestRechunkerItemsFollowSizes(t *testing.T) {
 			for i := range tt.n {
 				u := unit{Tag: i % 3, Data: fmt.Sprintf("u%d;", i)}
 				want = append(want, u)
-				if err := r.Add(u.Tag, []byte(u.Data)); err != nil {
+				if err := r.Add(u.Tag, []byte(u.Data), []byte(u.Payload)); err != nil {
 					t.Fatalf("Add #%d: %v", i, err)
 				}
 			}
@@ -114,7 +115,7 @@ func TestCloseFlushesRemainder(t *testing.T) {
 	var rec recorder
 	r := New(defaults, rec.flush)
 	for _, s := range []string{"a", "b", "c"} {
-		if err := r.Add(0, []byte(s)); err != nil {
+		if err := r.Add(0, []byte(s), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -125,7 +126,7 @@ func TestCloseFlushesRemainder(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	want := [][]unit{{{0, "a"}}, {{0, "b"}, {0, "c"}}}
+	want := [][]unit{{{0, "a", ""}}, {{0, "b", ""}, {0, "c", ""}}}
 	if diff := cmp.Diff(want, rec.snapshot()); diff != "" {
 		t.Errorf("items mismatch (-want +got):\n%s", diff)
 	}
@@ -143,7 +144,7 @@ func TestAddAfterClose(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Add(0, []byte("x")); !errors.Is(err, ErrClosed) {
+	if err := r.Add(0, []byte("x"), nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("Add after Close = %v; want ErrClosed", err)
 	}
 	if err := r.Flush(); !errors.Is(err, ErrClosed) {
@@ -162,7 +163,7 @@ func TestFlushCountsAsItem(t *testing.T) {
 	}
 	add := func(s string) {
 		t.Helper()
-		if err := r.Add(0, []byte(s)); err != nil {
+		if err := r.Add(0, []byte(s), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -186,20 +187,20 @@ func TestAddCopiesData(t *testing.T) {
 	var rec recorder
 	r := New(Policy{Max: 3, Min: 3, Growth: 1}, rec.flush)
 	buf := []byte("one")
-	if err := r.Add(0, buf); err != nil {
+	if err := r.Add(0, buf, nil); err != nil {
 		t.Fatal(err)
 	}
 	copy(buf, "XXX")
-	if err := r.Add(1, nil); err != nil {
+	if err := r.Add(1, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Add(2, []byte{}); err != nil {
+	if err := r.Add(2, []byte{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	want := [][]unit{{{0, "one"}, {1, ""}, {2, ""}}}
+	want := [][]unit{{{0, "one", ""}, {1, "", ""}, {2, "", ""}}}
 	if diff := cmp.Diff(want, rec.snapshot()); diff != "" {
 		t.Errorf("items mismatch (-want +got):\n%s", diff)
 	}
@@ -216,8 +217,8 @@ func TestFlushCalleeAppend(t *testing.T) {
 		}
 		return nil
 	})
-	_ = r.Add(0, []byte("ab"))
-	_ = r.Add(0, []byte("cd"))
+	_ = r.Add(0, []byte("ab"), nil)
+	_ = r.Add(0, []byte("cd"), nil)
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -237,13 +238,13 @@ func TestFlushErrorSticky(t *testing.T) {
 			}
 			return nil
 		})
-		if err := r.Add(0, []byte("a")); err != nil {
+		if err := r.Add(0, []byte("a"), nil); err != nil {
 			t.Fatalf("Add #1 = %v; want nil", err)
 		}
-		if err := r.Add(0, []byte("b")); !errors.Is(err, errBoom) {
+		if err := r.Add(0, []byte("b"), nil); !errors.Is(err, errBoom) {
 			t.Fatalf("Add #2 = %v; want %v", err, errBoom)
 		}
-		if err := r.Add(0, []byte("c")); !errors.Is(err, errBoom) {
+		if err := r.Add(0, []byte("c"), nil); !errors.Is(err, errBoom) {
 			t.Errorf("Add #3 = %v; want %v", err, errBoom)
 		}
 		if err := r.Flush(); !errors.Is(err, errBoom) {
@@ -267,7 +268,7 @@ func TestFlushErrorSticky(t *testing.T) {
 			flushed <- struct{}{}
 			return errBoom
 		})
-		if err := r.Add(0, []byte("a")); err != nil {
+		if err := r.Add(0, []byte("a"), nil); err != nil {
 			t.Fatalf("Add = %v; want nil", err)
 		}
 		select {
@@ -275,7 +276,7 @@ func TestFlushErrorSticky(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("timer never flushed")
 		}
-		if err := r.Add(0, []byte("b")); !errors.Is(err, errBoom) {
+		if err := r.Add(0, []byte("b"), nil); !errors.Is(err, errBoom) {
 			t.Errorf("Add after failed timer flush = %v; want %v", err, errBoom)
 		}
 		if err := r.Close(); !errors.Is(err, errBoom) {
@@ -303,12 +304,12 @@ func TestAddDoesNotAllocate(t *testing.T) {
 			r := New(tt.p, func(u []Unit) error { n += len(u); return nil })
 			defer r.Close()
 			for range 500 { // warm up: grow the arena and slices to an item's size
-				if err := r.Add(0, data); err != nil {
+				if err := r.Add(0, data, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
 			allocs := testing.AllocsPerRun(1000, func() {
-				if err := r.Add(1, data); err != nil {
+				if err := r.Add(1, data, nil); err != nil {
 					t.Fatal(err)
 				}
 			})
@@ -328,7 +329,7 @@ func BenchmarkRechunker(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			for i := 0; b.Loop(); i++ {
-				if err := r.Add(i&3, data); err != nil {
+				if err := r.Add(i&3, data, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

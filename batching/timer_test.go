@@ -34,20 +34,20 @@ func TestTimeCap(t *testing.T) {
 		}
 	}
 
-	if err := r.Add(0, []byte("a")); err != nil { // fills item 1 at once
+	if err := r.Add(0, []byte("a"), nil); err != nil { // fills item 1 at once
 		t.Fatal(err)
 	}
 	if n := <-rec.flushed; n != 1 {
 		t.Fatalf("first item has %d units; want 1", n)
 	}
 	start := time.Now()
-	if err := r.Add(0, []byte("b")); err != nil { // item 2 may hold 3
+	if err := r.Add(0, []byte("b"), nil); err != nil { // item 2 may hold 3
 		t.Fatal(err)
 	}
 	wait(start, 1)
 	start = time.Now()
 	for _, s := range []string{"c", "d"} { // item 3 may hold 9
-		if err := r.Add(0, []byte(s)); err != nil {
+		if err := r.Add(0, []byte(s), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -55,7 +55,7 @@ func TestTimeCap(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	want := [][]unit{{{0, "a"}}, {{0, "b"}}, {{0, "c"}, {0, "d"}}}
+	want := [][]unit{{{0, "a", ""}}, {{0, "b", ""}}, {{0, "c", ""}, {0, "d", ""}}}
 	if diff := cmp.Diff(want, rec.snapshot()); diff != "" {
 		t.Errorf("items mismatch (-want +got):\n%s", diff)
 	}
@@ -66,7 +66,7 @@ func TestTimeCap(t *testing.T) {
 func TestStaleTimer(t *testing.T) {
 	var rec recorder
 	r := New(Policy{Max: 50, Min: 5, Growth: 3, MaxWait: time.Hour}, rec.flush)
-	if err := r.Add(0, []byte("a")); err != nil {
+	if err := r.Add(0, []byte("a"), nil); err != nil {
 		t.Fatal(err)
 	}
 	r.onTimer()
@@ -77,7 +77,7 @@ func TestStaleTimer(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.onTimer() // after Close: must not flush
-	if diff := cmp.Diff([][]unit{{{0, "a"}}}, rec.snapshot()); diff != "" {
+	if diff := cmp.Diff([][]unit{{{0, "a", ""}}}, rec.snapshot()); diff != "" {
 		t.Errorf("items mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -95,7 +95,7 @@ func TestNoFlushAfterClose(t *testing.T) {
 			units.Add(int32(len(u)))
 			return nil
 		})
-		if err := r.Add(0, []byte("x")); err != nil {
+		if err := r.Add(0, []byte("x"), nil); err != nil {
 			t.Fatal(err)
 		}
 		spin(time.Duration(i%7) * 10 * time.Microsecond) // vary how far the timer gets before Close

@@ -1,7 +1,8 @@
 // Package engine is the worker's HTTP client for the inference engine (vLLM, the
-// simulated engine, or any OpenAI-compatible server given by ENGINE_URL): a transport
-// tuned for one loopback upstream, request building, the served-model list, and the
-// translation of transport failures into API errors.
+// simulated engine, or any OpenAI-compatible server given by ENGINE_URL): one
+// http.Client over a transport tuned for one loopback upstream, the one gate of
+// engine paths (CleanPath), the served-model list, and the one error type of the
+// engine (Error), which every failure to reach it or to read it becomes.
 //
 // It never interprets or re-encodes request bodies; callers hand it bytes.
 package engine
@@ -11,8 +12,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -21,8 +20,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/vllm-worker/vllm-worker/openai"
 )
 
 // Options configure a Client. The zero value of every field but BaseURL is usable.
@@ -40,11 +37,17 @@ type Options struct {
 	IdleConnTimeout time.Duration
 }
 
+// userAgent names the worker to the engine.
+const userAgent = "vllm-worker"
+
 // Client talks to one engine. It is safe for concurrent use.
 type Client struct {
-	base   string
-	http   *http.Client  // for https engines
-	direct *directClient // for plain-HTTP engines: all of them in practice
+	base     string // scheme://host[/prefix], no trailing slash
+	scheme   string
+	host     string
+	prefix   string // the base URL's path, usually ""
+	http     *http.Client
+	closeIdl func() // the transport's CloseIdleConnections
 
 	idTag string        // random, per Client: "-<tag><n>" ends every engine request id
 	seq   atomic.Uint64 // n
@@ -61,11 +64,11 @@ func New(o Options) *Client {
 	if o.IdleConnTimeout == 0 {
 		o.IdleConnTimeout = 4 * time.Second
 	}
-	t := &http.Transport{
+	std := &http.Transport{
 		Proxy:                 nil, // loopback: never through HTTP_PROXY
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   2048,
+		MaxIdleConns:          maxIdleConns,
+		MaxIdleConnsPerHost:   maxIdleConns,
 		IdleConnTimeout:       o.IdleConnTimeout,
 		ResponseHeaderTimeout: o.FirstByteTimeout,
 		DisableCompression:    true, // relay bytes as the engine wrote them
@@ -75,26 +78,34 @@ func New(o Options) *Client {
 	}
 	var tag [3]byte
 	_, _ = rand.Read(tag[:])
-	c := &Client{base: strings.TrimSuffix(o.BaseURL, "/"), http: &http.Client{Transport: t}, idTag: hex.EncodeToString(tag[:])}
-	if u, err := url.Parse(c.base); err == nil && u.Scheme == "http" && u.Host != "" && u.RawQuery == "" {
-		addr := u.Host
-		if u.Port() == "" {
-			addr = net.JoinHostPort(u.Hostname(), "80")
-		}
-		c.direct = &directClient{
-			addr: addr, host: u.Host, prefix: strings.TrimSuffix(u.EscapedPath(), "/"),
-			dialer:    net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second},
-			firstByte: o.FirstByteTimeout, idleFor: o.IdleConnTimeout, bufSize: 4 << 10,
-		}
+	c := &Client{base: strings.TrimSuffix(o.BaseURL, "/"), idTag: hex.EncodeToString(tag[:])}
+	if u, err := url.Parse(c.base); err == nil {
+		c.scheme, c.host, c.prefix = u.Scheme, u.Host, strings.TrimSuffix(u.EscapedPath(), "/")
+	}
+	rt := platformTransport(o, std) // the direct transport on Linux, std elsewhere
+	c.closeIdl = std.CloseIdleConnections
+	if ci, ok := rt.(interface{ CloseIdleConnections() }); ok && rt != http.RoundTripper(std) {
+		c.closeIdl = func() { ci.CloseIdleConnections(); std.CloseIdleConnections() }
+	}
+	c.http = &http.Client{
+		Transport: rt,
+		// An engine's redirect (FastAPI's trailing-slash 307, say) is relayed as
+		// it is, never followed with the client's body.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return c
 }
 
+// maxIdleConns bounds the idle connections kept to the engine.
+const maxIdleConns = 4096
+
 // BaseURL is the engine's root URL.
 func (c *Client) BaseURL() string { return c.base }
 
-// Do sends one request to the engine. path starts with "/" and may carry a query.
-// body may be nil. The request ends when ctx ends, which aborts the generation.
+// Do sends one request to the engine. path is an engine path (CleanPath's
+// output: escaped, may carry a query). body may be nil. The request ends when
+// ctx ends, which aborts the generation. A failure is an *Error, or ctx's error
+// when ctx ended (nobody is left to answer).
 func (c *Client) Do(ctx context.Context, method, path string, body []byte, requestID string) (*http.Response, error) {
 	return c.DoContent(ctx, method, path, "application/json", body, requestID)
 }
@@ -102,37 +113,41 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, reque
 // DoContent is Do with the body's content type, for requests relayed as they
 // came (a multipart audio upload, say).
 func (c *Client) DoContent(ctx context.Context, method, path, contentType string, body []byte, requestID string) (*http.Response, error) {
+	req := &http.Request{
+		Method:     method,
+		URL:        &url.URL{Scheme: c.scheme, Host: c.host, Opaque: c.prefix + path},
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     make(http.Header, 4),
+		Host:       c.host,
+	}
+	// One set of header checks for any transport: a value from outside (a job
+	// id, a client's content type) that could inject a header is not sent.
+	req.Header["User-Agent"] = []string{userAgent}
+	req.Header["Accept"] = []string{"application/json, text/event-stream"}
 	if requestID != "" {
-		requestID = c.engineID(requestID)
+		if id := c.engineID(requestID); validHeaderValue(id) {
+			req.Header["X-Request-Id"] = []string{id}
+		}
 	}
-	if c.direct != nil {
-		return c.direct.do(ctx, method, path, contentType, body, requestID)
-	}
-	var req *http.Request
-	var err error
 	if body != nil {
-		// bytes.Reader gives the request a GetBody, so the transport resends it on a
-		// fresh connection when a reused one failed before any byte was written.
-		// Nothing else is retried: a request the engine may have received could
-		// be generating already. The idle timeout below uvicorn's keep-alive keeps
-		// the worker off connections the engine is about to close.
-		req, err = http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
-	} else {
-		req, err = http.NewRequestWithContext(ctx, method, c.base+path, nil)
+		if validHeaderValue(contentType) {
+			req.Header["Content-Type"] = []string{contentType}
+		}
+		req.ContentLength = int64(len(body))
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		// A transport may send the request again on a fresh connection when a
+		// reused one failed before any of it was written; nothing else is sent
+		// twice, as a request the engine received may be generating already.
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		if len(body) == 0 {
+			req.Body, req.GetBody = http.NoBody, nil
+		}
 	}
+	resp, err := c.http.Do(req.WithContext(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("build engine request: %w", err)
-	}
-	if body != nil && contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	if requestID != "" {
-		req.Header.Set("X-Request-Id", requestID)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
+		return nil, transportError(ctx, err)
 	}
 	return resp, nil
 }
@@ -148,38 +163,19 @@ func (c *Client) engineID(id string) string {
 }
 
 // CloseIdle closes idle upstream connections (after the engine restarted).
-func (c *Client) CloseIdle() {
-	c.http.CloseIdleConnections()
-	if c.direct != nil {
-		c.direct.closeIdle()
-	}
-}
+func (c *Client) CloseIdle() { c.closeIdl() }
 
-// AsAPIError translates a failure to reach the engine into the error a client sees:
-// 504 when the engine did not answer in time, 502 otherwise. It returns nil for a
-// cancelled context (the client left; there is nobody to answer).
-func AsAPIError(ctx context.Context, err error) *openai.Error {
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		return nil
+// validHeaderValue reports whether v can be sent as a header value as it is:
+// no control characters, so that an id from outside (a RunPod job id) cannot
+// inject a header.
+func validHeaderValue(v string) bool {
+	if v == "" || len(v) > 256 {
+		return false
 	}
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return openai.NewError(http.StatusGatewayTimeout, "the engine did not answer in time")
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
 	}
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Op == "dial" {
-		return openai.NewError(http.StatusBadGateway, "the engine is unreachable")
-	}
-	return openai.NewError(http.StatusBadGateway, "the engine closed the connection without answering")
-}
-
-// maxErrorBody bounds how much of an engine error body is read.
-const maxErrorBody = 1 << 20
-
-// ErrorBody reads an engine error answer (status >= 400) and returns it as the
-// OpenAI envelope with the engine's status: vLLM's own envelope unchanged, its
-// classic flat form, FastAPI's {"detail":...} and plain text wrapped.
-func ErrorBody(resp *http.Response) []byte {
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	return openai.NormalizeError(resp.StatusCode, raw)
+	return true
 }

@@ -3,10 +3,10 @@ package engine
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,20 +57,31 @@ func TestNoReplayAfterSend(t *testing.T) {
 	if err == nil {
 		t.Fatal("a request the engine dropped after reading it succeeded; it must have been replayed")
 	}
-	if e := AsAPIError(context.Background(), err); e == nil || e.Status != http.StatusBadGateway {
-		t.Errorf("dropped request maps to %v; want 502", e)
+	if e := asError(err); e == nil || e.Status != http.StatusBadGateway || e.Kind != KindUnreachable {
+		t.Errorf("dropped request gives %v; want a 502", err)
 	}
 	if got := requests.Load(); got != 2 {
 		t.Errorf("engine saw %d requests; want 2 (no replay)", got)
 	}
 }
 
-// TestAsAPIError maps transport failures to what a client sees.
-func TestAsAPIError(t *testing.T) {
+// asError is err as an *Error, or nil.
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
+
+// TestTransportErrors: a failure to reach the engine is an *Error with the status
+// a client sees (502 refused, 504 silent); a cancelled request is the context's
+// error, as nobody is left to answer.
+func TestTransportErrors(t *testing.T) {
 	c := New(Options{BaseURL: "http://127.0.0.1:1", FirstByteTimeout: 50 * time.Millisecond})
 	_, err := c.Do(context.Background(), http.MethodGet, "/health", nil, "")
-	if e := AsAPIError(context.Background(), err); e == nil || e.Status != http.StatusBadGateway {
-		t.Errorf("refused: %v; want 502", e)
+	if e := asError(err); e == nil || e.Status != http.StatusBadGateway || e.Message != "the engine is unreachable" {
+		t.Errorf("refused: %v; want 502 unreachable", err)
 	}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	defer ln.Close()
@@ -85,13 +96,13 @@ func TestAsAPIError(t *testing.T) {
 	}()
 	c = New(Options{BaseURL: "http://" + ln.Addr().String(), FirstByteTimeout: 50 * time.Millisecond})
 	_, err = c.Do(context.Background(), http.MethodGet, "/health", nil, "")
-	if e := AsAPIError(context.Background(), err); e == nil || e.Status != http.StatusGatewayTimeout {
-		t.Errorf("silent engine: %v (%v); want 504", e, err)
+	if e := asError(err); e == nil || e.Status != http.StatusGatewayTimeout || e.Kind != KindTimeout {
+		t.Errorf("silent engine: %v; want 504", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err = c.Do(ctx, http.MethodGet, "/health", nil, "")
-	if e := AsAPIError(ctx, err); e != nil && !strings.Contains(err.Error(), "canceled") {
-		t.Errorf("cancelled: %v; want nil (nobody to answer)", e)
+	if !errors.Is(err, context.Canceled) || asError(err) != nil {
+		t.Errorf("cancelled: %v; want context.Canceled", err)
 	}
 }

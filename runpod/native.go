@@ -11,6 +11,7 @@ import (
 
 	"github.com/vllm-worker/vllm-worker/batching"
 	"github.com/vllm-worker/vllm-worker/openai"
+	"github.com/vllm-worker/vllm-worker/relay"
 )
 
 // defaultMaxTokens is the native input's max_tokens when sampling_params has none.
@@ -79,9 +80,6 @@ type streamChunk struct {
 		PromptTokens     int64 `json:"prompt_tokens"`
 		CompletionTokens int64 `json:"completion_tokens"`
 	} `json:"usage"`
-	Error *struct {
-		Message string `json:"message"`
-	} `json:"error"`
 }
 
 // runNative runs a prompt or messages job and produces worker-vllm's native items:
@@ -101,6 +99,7 @@ func (r *Runner) runNative(ctx context.Context, requestID string, in *Input, pol
 	c := &collector{emit: emit}
 	var promptTokens atomic.Int64 // written by the reader, read by flushes
 	var output int64              // tokens flushed so far; touched only by flush
+	var completion int64
 	whole := make([]strings.Builder, n)
 	flush := func(units []batching.Unit) error {
 		item := nativeItem{Choices: make([]nativeChoice, n)}
@@ -121,33 +120,12 @@ func (r *Runner) runNative(ctx context.Context, requestID string, in *Input, pol
 		}
 		return c.add(b)
 	}
-	var batch *batching.Rechunker
-	if in.Stream {
-		batch = batching.New(policy, flush)
-	}
-	var completion int64
-	events := openai.NewEventReader(resp.Body)
-	var jobErr error
-	for jobErr == nil {
-		ev, err := events.Next()
-		if err != nil {
-			jobErr = &EngineError{Status: http.StatusBadGateway, Message: "the engine stream ended before [DONE]"}
-			if ctx.Err() != nil {
-				jobErr = ctx.Err()
-			}
-			break
-		}
-		if ev.Done() {
-			break
-		}
+	// Each chunk becomes its token deltas, one unit per choice's delta; a job
+	// that is not streamed gathers them into one text per choice instead.
+	units := func(ev openai.Event, add relay.AddFunc) error {
 		var chunk streamChunk
 		if err := json.Unmarshal(ev.Data, &chunk); err != nil {
-			jobErr = &EngineError{Status: http.StatusBadGateway, Message: "the engine sent an invalid chunk: " + err.Error()}
-			break
-		}
-		if chunk.Error != nil {
-			jobErr = &EngineError{Status: http.StatusInternalServerError, Message: chunk.Error.Message}
-			break
+			return fmt.Errorf("a chunk that is not JSON: %w", err)
 		}
 		if chunk.Usage != nil {
 			promptTokens.Store(chunk.Usage.PromptTokens)
@@ -158,24 +136,19 @@ func (r *Runner) runNative(ctx context.Context, requestID string, in *Input, pol
 			if text == "" || ch.Index < 0 || ch.Index >= n {
 				continue
 			}
-			if batch != nil {
-				if err := batch.Add(ch.Index, []byte(text)); err != nil {
-					jobErr = err
-					break
-				}
-			} else {
+			if !in.Stream {
 				whole[ch.Index].WriteString(text)
+				continue
+			}
+			if err := add(ch.Index, []byte(text), nil); err != nil {
+				return relay.Gone(err)
 			}
 		}
+		return nil
 	}
-	if batch != nil {
-		if err := batch.Close(); err != nil && jobErr == nil {
-			jobErr = err
-		}
-		return c.out, jobErr
-	}
-	if jobErr != nil {
-		return nil, jobErr
+	res := relay.Run(ctx, resp.Body, relay.Options{Policy: policy, DoneExpected: true, Units: units, Flush: flush})
+	if err := streamError(ctx, res); err != nil || in.Stream {
+		return c.out, err
 	}
 	item := nativeItem{Choices: make([]nativeChoice, n), Usage: nativeUsage{Input: promptTokens.Load(), Output: completion}}
 	for i := range whole {

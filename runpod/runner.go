@@ -12,7 +12,7 @@ import (
 	"github.com/vllm-worker/vllm-worker/batching"
 	"github.com/vllm-worker/vllm-worker/engine"
 	"github.com/vllm-worker/vllm-worker/metrics"
-	"github.com/vllm-worker/vllm-worker/openai"
+	"github.com/vllm-worker/vllm-worker/relay"
 )
 
 // Runner runs jobs against the engine. It is safe for concurrent use.
@@ -31,16 +31,6 @@ type Runner struct {
 // Emit receives the job's output items in order, as they are produced. The item
 // belongs to the callee. An error stops the job.
 type Emit func(item json.RawMessage) error
-
-// EngineError is an error the engine answered with, or a failure to reach it.
-type EngineError struct {
-	Status  int
-	Message string
-}
-
-func (e *EngineError) Error() string {
-	return fmt.Sprintf("engine error (%d %s): %s", e.Status, openai.TypeFor(e.Status), e.Message)
-}
 
 // Run executes one job: it sends in to the engine, calls emit for every output
 // item and returns them all (the job's aggregated output). A cancelled ctx aborts
@@ -74,34 +64,30 @@ func (c *collector) add(item json.RawMessage) error {
 	return c.emit(item)
 }
 
-// send makes the engine request and turns an error status into *EngineError.
+// send makes the engine request. A failure, and an error status, is an
+// *engine.Error (or ctx's error when the job was cancelled).
 func (r *Runner) send(ctx context.Context, requestID, method, path string, body []byte) (*http.Response, error) {
 	resp, err := r.Engine.Do(ctx, method, path, body, requestID)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		apiErr := engine.AsAPIError(ctx, err)
-		return nil, &EngineError{Status: apiErr.Status, Message: apiErr.Message}
+		return nil, err
 	}
 	if resp.StatusCode >= 400 {
 		defer resp.Body.Close()
-		return nil, &EngineError{Status: resp.StatusCode, Message: errorMessage(resp.StatusCode, engine.ErrorBody(resp))}
+		return nil, engine.ReadError(resp)
 	}
 	return resp, nil
 }
 
-// errorMessage extracts the message of an engine error envelope.
-func errorMessage(status int, envelope []byte) string {
-	var env struct {
-		Error struct {
-			Message string `json:"message"`
-		} `json:"error"`
+// streamError is the job's error for how its stream ended: nil when done, the
+// engine's error (an error event, a cut, ...), the consumer's, or ctx's.
+func streamError(ctx context.Context, res relay.Result) error {
+	switch {
+	case res.End == relay.Done:
+		return nil
+	case res.End == relay.Cancelled || ctx.Err() != nil:
+		return ctx.Err()
 	}
-	if json.Unmarshal(envelope, &env) == nil && env.Error.Message != "" {
-		return env.Error.Message
-	}
-	return http.StatusText(status)
+	return res.Err
 }
 
 // withModel marshals body, giving it the served model name when it has none.
@@ -139,18 +125,20 @@ func (r *Runner) runOpenAI(ctx context.Context, requestID string, in *Input, pol
 	}
 	defer resp.Body.Close()
 	c := &collector{emit: emit}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		// OpenAI streams end with [DONE]; others (the Responses API) just end.
-		expectDone := in.Path == "/v1/chat/completions" || in.Path == "/v1/completions"
-		err := r.relayEvents(ctx, resp.Body, policy, c, expectDone)
-		return c.out, err
+	if relay.IsEventStream(resp) {
+		res := relay.Run(ctx, resp.Body, relay.Options{
+			Policy:       policy,
+			DoneExpected: relay.DoneExpected(in.Path),
+			Flush:        r.eventItems(c),
+		})
+		return c.out, streamError(ctx, res)
 	}
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, &EngineError{Status: http.StatusBadGateway, Message: "the engine's answer was cut: " + err.Error()}
+		return nil, engine.Broken("the engine's answer was cut", err)
 	}
 	item := json.RawMessage(raw)
 	if !json.Valid(raw) {
@@ -160,9 +148,11 @@ func (r *Runner) runOpenAI(ctx context.Context, requestID string, in *Input, pol
 	return c.out, err
 }
 
-// relayEvents turns an engine SSE stream into items of whole events.
-func (r *Runner) relayEvents(ctx context.Context, body io.Reader, policy batching.Policy, c *collector, expectDone bool) error {
-	flush := func(units []batching.Unit) error {
+// eventItems makes items of whole SSE events: with RAW_OPENAI_OUTPUT, one string
+// of the events as the engine sent them; without, a list of their data (the
+// chunk objects), [DONE] left out.
+func (r *Runner) eventItems(c *collector) batching.FlushFunc {
+	return func(units []batching.Unit) error {
 		r.Metrics.Batch("job_sse", len(units))
 		if r.RawOpenAI {
 			var sb strings.Builder
@@ -173,8 +163,13 @@ func (r *Runner) relayEvents(ctx context.Context, body io.Reader, policy batchin
 		}
 		chunks := make([]json.RawMessage, 0, len(units))
 		for _, u := range units {
-			if data := eventData(u.Data); data != nil && !openai.IsDone(data) {
-				chunks = append(chunks, data)
+			if u.Tag == relay.TagDone || len(u.Payload) == 0 {
+				continue
+			}
+			if json.Valid(u.Payload) {
+				chunks = append(chunks, json.RawMessage(u.Payload))
+			} else {
+				chunks = append(chunks, jsonString(string(u.Payload)))
 			}
 		}
 		if len(chunks) == 0 {
@@ -186,77 +181,4 @@ func (r *Runner) relayEvents(ctx context.Context, body io.Reader, policy batchin
 		}
 		return c.add(item)
 	}
-	batch := batching.New(policy, flush)
-	events := openai.NewEventReader(body)
-	var streamErr error
-	for {
-		ev, err := events.Next()
-		if err != nil {
-			switch {
-			case ctx.Err() != nil:
-				streamErr = ctx.Err()
-			case err == io.EOF && !expectDone: // a clean end of a stream without [DONE]
-			default:
-				streamErr = &EngineError{Status: http.StatusBadGateway, Message: "the engine stream ended before [DONE]"}
-			}
-			break
-		}
-		if err := batch.Add(0, ev.Raw); err != nil {
-			streamErr = err
-			break
-		}
-		if ev.Done() {
-			break
-		}
-		if msg, ok := inBandError(ev.Data); ok {
-			streamErr = &EngineError{Status: http.StatusInternalServerError, Message: msg}
-			// vLLM follows the error event with [DONE]; keep relaying to the end.
-		}
-	}
-	if err := batch.Close(); err != nil && streamErr == nil {
-		streamErr = err
-	}
-	return streamErr
-}
-
-// eventData returns the JSON payload of one raw event ("data: {...}\n\n"), or nil.
-func eventData(raw []byte) json.RawMessage {
-	s := strings.TrimRight(string(raw), "\r\n")
-	var data []string
-	for _, line := range strings.Split(s, "\n") {
-		line = strings.TrimRight(line, "\r")
-		if v, ok := strings.CutPrefix(line, "data:"); ok {
-			data = append(data, strings.TrimPrefix(v, " "))
-		}
-	}
-	if len(data) == 0 {
-		return nil
-	}
-	joined := strings.Join(data, "\n")
-	if joined == "[DONE]" {
-		return json.RawMessage(joined)
-	}
-	if !json.Valid([]byte(joined)) {
-		return jsonString(joined)
-	}
-	return json.RawMessage(joined)
-}
-
-// inBandError reports the message of an error event {"error": {...}}.
-func inBandError(data []byte) (string, bool) {
-	if len(data) == 0 || data[0] != '{' || !strings.Contains(string(data), `"error"`) {
-		return "", false
-	}
-	var ev struct {
-		Error *struct {
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(data, &ev) != nil || ev.Error == nil {
-		return "", false
-	}
-	if ev.Error.Message == "" {
-		return "the engine reported an error", true
-	}
-	return ev.Error.Message, true
 }

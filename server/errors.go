@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/vllm-worker/vllm-worker/engine"
 	"github.com/vllm-worker/vllm-worker/metrics"
@@ -32,13 +33,24 @@ func refused(limit string, e *openai.Error) error { return &limitError{limit: li
 func (d *Deps) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	apiErr, limit := d.classify(err)
 	var known *openai.Error
-	if !errors.As(err, &known) && limit == "" {
+	var fromEngine *engine.Error
+	if !errors.As(err, &known) && !errors.As(err, &fromEngine) && limit == "" {
 		d.Log.Error().Err(err).Str("request_id", RequestID(r.Context())).Str("path", r.URL.Path).Msg("request failed")
 	}
 	if limit != "" {
 		d.Metrics.LimitHit(limit)
 		d.Log.Warn().Str("request_id", RequestID(r.Context())).Str("limit", limit).
 			Int("status", apiErr.Status).Str("path", r.URL.Path).Msg(apiErr.Message)
+	}
+	var ee *engine.Error
+	if errors.As(err, &ee) && ee.Envelope != nil {
+		// The engine's own error, as it wrote it (normalised to the envelope).
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", strconv.Itoa(len(ee.Envelope)))
+		w.WriteHeader(ee.Status)
+		_, _ = w.Write(ee.Envelope)
+		return
 	}
 	openai.WriteError(w, apiErr)
 }
@@ -48,6 +60,10 @@ func (d *Deps) classify(err error) (*openai.Error, string) {
 	var le *limitError
 	if errors.As(err, &le) {
 		return le.err, le.limit
+	}
+	var ee *engine.Error
+	if errors.As(err, &ee) {
+		return ee.APIError(), ""
 	}
 	var pe *engine.PathError
 	if errors.As(err, &pe) {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"strings"
 
@@ -45,7 +44,7 @@ func handleGenerate(d *Deps, enginePath string) http.HandlerFunc {
 			return err
 		}
 		defer release()
-		return forward(d, w, r, upstream{method: http.MethodPost, path: enginePath, body: body, expectDone: fields.Stream})
+		return forward(d, w, r, upstream{method: http.MethodPost, path: enginePath, body: body})
 	})
 }
 
@@ -147,30 +146,24 @@ type upstream struct {
 	method, path string
 	contentType  string // "" means application/json
 	body         []byte
-	// expectDone: the answer is an OpenAI stream, which ends with [DONE]; an
-	// end without it is a cut. Other streams (the Responses API) have none.
-	expectDone bool
 }
 
 // forward sends one request to the engine and relays its answer. The engine
 // request ends with the client's request, which aborts the generation.
 func forward(d *Deps, w http.ResponseWriter, r *http.Request, up upstream) error {
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	ctx := r.Context()
 	ct := up.contentType
 	if ct == "" {
 		ct = "application/json"
 	}
 	resp, err := d.Engine.DoContent(ctx, up.method, up.path, ct, up.body, RequestID(ctx))
 	if err != nil {
-		apiErr := engine.AsAPIError(ctx, err)
-		if apiErr == nil {
+		if ctx.Err() != nil {
 			return nil // the client left: nobody to answer
 		}
 		d.Log.Warn().Err(err).Str("request_id", RequestID(ctx)).Str("path", up.path).Msg("engine request failed")
-		return apiErr
+		return err
 	}
 	defer resp.Body.Close()
-	relay(d, w, r, resp, cancel, up.expectDone)
-	return nil
+	return relayAnswer(d, w, r, resp, up.path)
 }

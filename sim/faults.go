@@ -82,7 +82,7 @@ func (s *Server) faultAfterStart(w http.ResponseWriter, g *generation) bool {
 	switch g.fault {
 	case faultErrorMid, faultErrorNoDone:
 		s.finish(g, faulted)
-		openai.WriteError(w, midStreamError())
+		openai.WriteError(w, midStreamError(g.fault))
 		return true
 	case faultCutMid:
 		s.finish(g, faulted)
@@ -101,13 +101,13 @@ func (s *Server) faultMidStream(st *streamer, g *generation) {
 		// client sees the stream end early, as when vLLM dies mid-stream.
 		panic(http.ErrAbortHandler)
 	}
-	st.buf = append(st.buf[:0], midStreamError().SSE()...)
+	st.buf = append(st.buf[:0], midStreamError(g.fault).SSE()...)
 	if g.fault == faultErrorMid {
 		st.buf = append(st.buf, openai.DoneEvent...)
 	}
 	st.send()
 }
 
-func midStreamError() *openai.Error {
-	return openai.NewError(http.StatusInternalServerError, "simulated engine error mid-stream (sim_fault=error_mid_stream)")
+func midStreamError(fault string) *openai.Error {
+	return openai.NewError(http.StatusInternalServerError, "simulated engine error mid-stream (sim_fault="+fault+")")
 }

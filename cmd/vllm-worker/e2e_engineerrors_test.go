@@ -100,6 +100,11 @@ func TestEngineErrors(t *testing.T) {
 	}{
 		{"error_mid_stream, chat", "/v1/chat/completions", chatBody(`"max_tokens":10,"stream":true,"sim_fault":"error_mid_stream"`), 500, "sim_fault=error_mid_stream", 3},
 		{"error_mid_stream, completions", "/openai/v1/completions", `{"model":"test-model","prompt":"x","max_tokens":10,"stream":true,"sim_fault":"error_mid_stream","sim_fault_after":4}`, 500, "sim_fault=error_mid_stream", 4},
+		// An engine that ends its stream after an error event, with no [DONE]: the
+		// client gets that one error event (never a second, of the worker's own)
+		// and then [DONE].
+		{"error_no_done, chat", "/v1/chat/completions", chatBody(`"max_tokens":10,"stream":true,"sim_fault":"error_no_done"`), 500, "sim_fault=error_no_done", 3},
+		{"error_no_done, completions under /v2", "/v2/ep/openai/v1/completions", `{"model":"test-model","prompt":"x","max_tokens":10,"stream":true,"sim_fault":"error_no_done","sim_fault_after":4}`, 500, "sim_fault=error_no_done", 4},
 		{"cut_mid_stream, chat", "/v1/chat/completions", chatBody(`"max_tokens":10,"stream":true,"sim_fault":"cut_mid_stream"`), 502, "ended unexpectedly", 3},
 		{"cut_mid_stream, completions under /v2", "/v2/ep/openai/v1/completions", `{"model":"test-model","prompt":"x","max_tokens":10,"stream":true,"sim_fault":"cut_mid_stream","sim_fault_after":5}`, 502, "ended unexpectedly", 5},
 		{"hang after the role chunk: idle time-out", "/v1/chat/completions", chatBody(`"max_tokens":10,"stream":true,"sim_fault":"hang"`), 504, "STREAM_IDLE_TIMEOUT_SECONDS", 1},

@@ -399,3 +399,26 @@ func TestJobsBadInput(t *testing.T) {
 		t.Errorf("health jobs = %+v; want 10 failed, 1 completed", h.Jobs)
 	}
 }
+
+// TestJobsEngineErrorEvent: an engine error event ends every kind of job FAILED
+// with the engine's own message, whether or not the engine follows it with
+// [DONE] (vLLM does; other servers just end the stream).
+func TestJobsEngineErrorEvent(t *testing.T) {
+	w := startWorker(t, "BATCH_MAX_WAIT_MS=0")
+	for _, fault := range []string{"error_mid_stream", "error_no_done"} {
+		for name, input := range map[string]string{
+			"openai_route stream":     `{"openai_route":"/v1/chat/completions","openai_input":{"messages":[{"role":"user","content":"hi"}],"max_tokens":10,"stream":true,"sim_fault":"` + fault + `"}}`,
+			"openai_route completion": `{"openai_route":"/v1/completions","openai_input":{"prompt":"x","max_tokens":10,"stream":true,"sim_fault":"` + fault + `"}}`,
+			"native stream":           `{"prompt":"x","sampling_params":{"max_tokens":10,"sim_fault":"` + fault + `"},"stream":true}`,
+			"native":                  `{"prompt":"x","sampling_params":{"max_tokens":10,"sim_fault":"` + fault + `"}}`,
+			"native chat stream":      `{"messages":[{"role":"user","content":"hi"}],"sampling_params":{"max_tokens":10,"sim_fault":"` + fault + `"},"stream":true}`,
+		} {
+			t.Run(fault+"/"+name, func(t *testing.T) {
+				res := runSync(t, w, input)
+				if res.Status != "FAILED" || !strings.Contains(res.Error, "sim_fault="+fault) {
+					t.Errorf("job %s %q; want FAILED with the engine's message (sim_fault=%s)", res.Status, res.Error, fault)
+				}
+			})
+		}
+	}
+}

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/vllm-worker/vllm-worker/engine"
 	"github.com/vllm-worker/vllm-worker/runpod"
 )
 
@@ -28,20 +28,14 @@ const engineExitGrace = 2 * time.Second
 
 func (r deathAwareRunner) Run(ctx context.Context, requestID string, in *runpod.Input, emit runpod.Emit) ([]json.RawMessage, error) {
 	items, err := r.Runner.Run(ctx, requestID, in, emit)
-	var ee *runpod.EngineError
+	var ee *engine.Error
 	if err == nil || ctx.Err() != nil || !errors.As(err, &ee) || ee.Status < 500 {
 		return items, err
 	}
-	if isCUDAError(ee.Message) {
+	if ee.Fatal() {
 		r.abort(fmt.Errorf("the engine reported a CUDA error: %s", ee.Message))
 	} else if dead := r.engine.exitedWithin(engineExitGrace); dead != nil {
 		r.abort(fmt.Errorf("engine died: %w", dead))
 	}
 	return items, err
-}
-
-// isCUDAError reports an engine error that leaves the GPU unusable.
-func isCUDAError(msg string) bool {
-	return strings.Contains(msg, "CUDA error") || strings.Contains(msg, "CUDA out of memory") ||
-		strings.Contains(msg, "cudaError")
 }

@@ -8,22 +8,47 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
-// directClient speaks HTTP/1.1 to one plain-HTTP engine over pooled keep-alive
-// connections, doing a request's whole exchange on the caller's goroutine. Go's
-// http.Transport hands every request to a writer and a reader goroutine of its
-// connection; on a loaded two-core box those hand-offs are most of a proxy's
-// added latency, and the engine is one loopback peer that needs none of the
-// Transport's generality. Responses are parsed by net/http (http.ReadResponse).
-type directClient struct {
+// platformTransport is, on Linux, the direct transport for a plain-HTTP engine,
+// with std for anything else.
+func platformTransport(o Options, std *http.Transport) http.RoundTripper {
+	u, err := url.Parse(strings.TrimSuffix(o.BaseURL, "/"))
+	if err != nil || u.Scheme != "http" || u.Host == "" || u.RawQuery != "" {
+		return std
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	return &directTransport{
+		addr: addr, host: u.Host, std: std,
+		dialer:    net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second},
+		firstByte: o.FirstByteTimeout, idleFor: o.IdleConnTimeout, bufSize: 4 << 10,
+	}
+}
+
+// directTransport is an http.RoundTripper that speaks HTTP/1.1 to one
+// plain-HTTP engine over pooled keep-alive connections, doing a request's whole
+// exchange on the caller's goroutine. Go's http.Transport hands every request to
+// a writer and a reader goroutine of its connection; on a loaded two-core box
+// those hand-offs are most of a proxy's added latency, and the engine is one
+// loopback peer that needs none of the Transport's generality. Responses are
+// parsed by net/http (http.ReadResponse). Requests for any other host go to std.
+//
+// It is Linux-only for the check of an idle connection before reuse (a
+// non-blocking MSG_PEEK); elsewhere the engine client uses std.
+type directTransport struct {
 	addr      string // host:port
-	host      string // the Host header
-	prefix    string // path prefix of the base URL, usually ""
+	host      string // the Host the engine is addressed as
+	std       *http.Transport
 	dialer    net.Dialer
 	firstByte time.Duration // 0: none
 	idleFor   time.Duration // idle connections older than this are closed, not reused
@@ -41,10 +66,7 @@ type engineConn struct {
 	lastUsed time.Time
 }
 
-// maxIdleConns bounds the pool; more connections than this are closed after use.
-const maxIdleConns = 4096
-
-func (d *directClient) get(ctx context.Context) (cn *engineConn, reused bool, err error) {
+func (d *directTransport) get(ctx context.Context) (cn *engineConn, reused bool, err error) {
 	now := time.Now()
 	d.mu.Lock()
 	for len(d.idle) > 0 {
@@ -95,7 +117,7 @@ func (cn *engineConn) alive() bool {
 	return err == nil && alive
 }
 
-func (d *directClient) put(cn *engineConn) {
+func (d *directTransport) put(cn *engineConn) {
 	cn.lastUsed = time.Now()
 	d.mu.Lock()
 	if len(d.idle) < maxIdleConns {
@@ -114,7 +136,7 @@ func (d *directClient) put(cn *engineConn) {
 // reap closes the idle connections unused for idleFor, so that a burst's
 // connections do not hold file descriptors (and engine sockets) for ever. It
 // runs on a timer, rearmed while connections stay idle.
-func (d *directClient) reap() {
+func (d *directTransport) reap() {
 	now := time.Now()
 	d.mu.Lock()
 	n := 0
@@ -135,22 +157,8 @@ func (d *directClient) reap() {
 	}
 }
 
-// validHeaderValue reports whether v can be sent as a header value as it is:
-// no control characters, so that an id from outside (a RunPod job id) cannot
-// inject a header.
-func validHeaderValue(v string) bool {
-	if v == "" || len(v) > 256 {
-		return false
-	}
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < 0x20 || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func (d *directClient) closeIdle() {
+// CloseIdleConnections closes the idle connections.
+func (d *directTransport) CloseIdleConnections() {
 	d.mu.Lock()
 	idle := d.idle
 	d.idle = nil
@@ -164,59 +172,91 @@ func (d *directClient) closeIdle() {
 	}
 }
 
-// do sends one request. A reused connection that fails while the request is
-// written (the engine closed it first) is replaced once: nothing reached the
-// engine. A failure after that is returned: the engine may be generating.
-func (d *directClient) do(ctx context.Context, method, path, contentType string, body []byte, requestID string) (*http.Response, error) {
+// RoundTrip sends one request. A reused connection that fails while the
+// request is written (the engine closed it first) is replaced once: nothing
+// reached the engine. A failure after that is returned: the engine may be
+// generating.
+func (d *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "http" || req.URL.Host != d.host {
+		return d.std.RoundTrip(req)
+	}
+	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
 		cn, reused, err := d.get(ctx)
 		if err != nil {
+			closeBody(req)
 			return nil, err
 		}
-		resp, sent, err := d.exchange(ctx, cn, method, path, contentType, body, requestID)
+		resp, sent, err := d.exchange(ctx, cn, req)
 		if err == nil {
 			return resp, nil
 		}
 		cn.c.Close()
 		if ctx.Err() != nil {
+			closeBody(req)
 			return nil, ctx.Err()
 		}
 		if !reused || sent || attempt > 0 {
+			closeBody(req)
 			return nil, err
 		}
+		if req.Body != nil && req.Body != http.NoBody {
+			if req.GetBody == nil {
+				return nil, err
+			}
+			body, gerr := req.GetBody()
+			if gerr != nil {
+				return nil, err
+			}
+			req = req.Clone(ctx)
+			req.Body = body
+		}
+	}
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
 	}
 }
 
 // exchange writes the request and reads the response head on cn. sent reports
 // whether the whole request was written.
-func (d *directClient) exchange(ctx context.Context, cn *engineConn, method, path, contentType string, body []byte, requestID string) (resp *http.Response, sent bool, err error) {
+func (d *directTransport) exchange(ctx context.Context, cn *engineConn, req *http.Request) (resp *http.Response, sent bool, err error) {
 	// The request ends with ctx: closing the connection aborts the generation.
 	stop := context.AfterFunc(ctx, func() { cn.c.Close() })
 	bw := cn.bw
-	bw.WriteString(method)
+	bw.WriteString(req.Method)
 	bw.WriteByte(' ')
-	bw.WriteString(d.prefix)
-	bw.WriteString(path)
+	bw.WriteString(req.URL.RequestURI())
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(d.host)
-	bw.WriteString("\r\nUser-Agent: vllm-worker\r\nAccept: application/json, text/event-stream\r\n")
-	if validHeaderValue(requestID) {
-		bw.WriteString("X-Request-Id: ")
-		bw.WriteString(requestID)
-		bw.WriteString("\r\n")
-	}
-	if body != nil {
-		if validHeaderValue(contentType) {
-			bw.WriteString("Content-Type: ")
-			bw.WriteString(contentType)
+	bw.WriteString("\r\n")
+	for k, vs := range req.Header {
+		for _, v := range vs { // the engine client checked the values
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
 			bw.WriteString("\r\n")
 		}
+	}
+	if req.Body != nil && req.Body != http.NoBody || req.ContentLength > 0 {
 		bw.WriteString("Content-Length: ")
-		bw.WriteString(strconv.Itoa(len(body)))
+		bw.WriteString(strconv.FormatInt(req.ContentLength, 10))
 		bw.WriteString("\r\n")
 	}
 	bw.WriteString("\r\n")
-	bw.Write(body)
+	if req.Body != nil && req.Body != http.NoBody {
+		n, err := io.Copy(bw, req.Body)
+		req.Body.Close()
+		if err == nil && n != req.ContentLength {
+			err = fmt.Errorf("the request body had %d bytes, not its ContentLength %d", n, req.ContentLength)
+		}
+		if err != nil {
+			stop()
+			return nil, false, fmt.Errorf("write engine request: %w", err)
+		}
+	}
 	if err := bw.Flush(); err != nil {
 		stop()
 		return nil, false, fmt.Errorf("write engine request: %w", err)
@@ -224,7 +264,6 @@ func (d *directClient) exchange(ctx context.Context, cn *engineConn, method, pat
 	if d.firstByte > 0 {
 		_ = cn.c.SetReadDeadline(time.Now().Add(d.firstByte))
 	}
-	req := &http.Request{Method: method}
 	resp, err = http.ReadResponse(cn.br, req)
 	// Interim answers (100 Continue, 103 Early Hints) precede the real one; a
 	// 101 would switch protocols, which no engine route does.
@@ -255,28 +294,29 @@ func (d *directClient) exchange(ctx context.Context, cn *engineConn, method, pat
 type engineBody struct {
 	rc    io.ReadCloser
 	cn    *engineConn
-	d     *directClient
+	d     *directTransport
 	stop  func() bool
 	reuse bool
-	eof   bool
-	done  bool
+	eof   atomic.Bool
+	done  atomic.Bool
 }
 
 func (b *engineBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if err == io.EOF {
-		b.eof = true
+		b.eof.Store(true)
 	}
 	return n, err
 }
 
+// Close may be called while a Read is under way (a relay that gives up on an
+// engine gone quiet): closing the connection is what ends that Read.
 func (b *engineBody) Close() error {
-	if b.done {
+	if !b.done.CompareAndSwap(false, true) {
 		return nil
 	}
-	b.done = true
 	watching := b.stop() // false: ctx already ended and the connection is closed
-	if b.eof && b.reuse && watching {
+	if b.eof.Load() && b.reuse && watching {
 		b.d.put(b.cn)
 		return nil
 	}

@@ -16,6 +16,12 @@ import (
 	"time"
 )
 
+// direct is c's direct transport, or nil.
+func direct(c *Client) *directTransport {
+	d, _ := c.http.Transport.(*directTransport)
+	return d
+}
+
 // countingServer counts the TCP connections it accepted.
 func countingServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int32) {
 	t.Helper()
@@ -38,8 +44,8 @@ func TestDirectKeepAliveAndHeaders(t *testing.T) {
 		io.WriteString(w, r.Method+" "+r.URL.RequestURI()+" "+r.Header.Get("X-Request-Id")+" "+r.Header.Get("Content-Type")+" "+string(body))
 	})
 	c := New(Options{BaseURL: srv.URL})
-	if c.direct == nil {
-		t.Fatal("a plain-HTTP engine does not use the direct client")
+	if direct(c) == nil {
+		t.Fatal("a plain-HTTP engine does not use the direct transport")
 	}
 	for i := range 5 {
 		resp, err := c.Do(context.Background(), http.MethodPost, "/v1/completions?x=1", []byte(`{"a":1}`), "rid")
@@ -175,9 +181,9 @@ func TestDirectSkipsConnectionClosedByEngine(t *testing.T) {
 	mu.Lock()
 	server[0].Close() // the engine's keep-alive ran out
 	mu.Unlock()
-	c.direct.mu.Lock()
-	cn := c.direct.idle[0]
-	c.direct.mu.Unlock()
+	direct(c).mu.Lock()
+	cn := direct(c).idle[0]
+	direct(c).mu.Unlock()
 	for deadline := time.Now().Add(2 * time.Second); cn.alive(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("alive() never noticed the engine closed the connection")
@@ -201,7 +207,7 @@ func TestDirectFirstByteTimeout(t *testing.T) {
 	c := New(Options{BaseURL: srv.URL, FirstByteTimeout: 100 * time.Millisecond})
 	start := time.Now()
 	_, err := c.Do(context.Background(), http.MethodPost, "/", []byte(`{}`), "")
-	if e := AsAPIError(context.Background(), err); e == nil || e.Status != http.StatusGatewayTimeout {
+	if e := asError(err); e == nil || e.Status != http.StatusGatewayTimeout {
 		t.Fatalf("err %v maps to %v; want 504", err, e)
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -283,10 +289,10 @@ func TestDirectReapsIdleConnections(t *testing.T) {
 			t.Fatalf("only %d of 3 idle connections were closed", i)
 		}
 	}
-	c.direct.mu.Lock()
-	defer c.direct.mu.Unlock()
-	if len(c.direct.idle) != 0 || c.direct.reaper != nil {
-		t.Errorf("pool still holds %d connections (reaper armed: %v)", len(c.direct.idle), c.direct.reaper != nil)
+	direct(c).mu.Lock()
+	defer direct(c).mu.Unlock()
+	if len(direct(c).idle) != 0 || direct(c).reaper != nil {
+		t.Errorf("pool still holds %d connections (reaper armed: %v)", len(direct(c).idle), direct(c).reaper != nil)
 	}
 }
 

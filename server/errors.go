@@ -8,7 +8,7 @@ import (
 	"github.com/vllm-worker/vllm-worker/engine"
 	"github.com/vllm-worker/vllm-worker/metrics"
 	"github.com/vllm-worker/vllm-worker/openai"
-	"github.com/vllm-worker/vllm-worker/runpod"
+	"github.com/vllm-worker/vllm-worker/runpod/jobstore"
 )
 
 // limitError is a request refused by one of the limits of contract section 8.
@@ -69,7 +69,7 @@ func (d *Deps) classify(err error) (*openai.Error, string) {
 	if errors.As(err, &pe) {
 		return openai.NewError(http.StatusBadRequest, pe.Error()), metrics.LimitEnginePath
 	}
-	var re *runpod.RequestError
+	var re *jobstore.RequestError
 	if errors.As(err, &re) {
 		limit := ""
 		switch re.Field {
@@ -83,11 +83,11 @@ func (d *Deps) classify(err error) (*openai.Error, string) {
 	switch {
 	case errors.Is(err, openai.ErrTooDeep):
 		return asAPIError(err, http.StatusBadRequest), metrics.LimitJSONDepth
-	case errors.Is(err, runpod.ErrStoreFull):
+	case errors.Is(err, jobstore.ErrStoreFull):
 		return openai.NewError(http.StatusTooManyRequests, err.Error()).WithRetryAfter(5), metrics.LimitJobStoreJobs
-	case errors.Is(err, runpod.ErrStoreBytes):
+	case errors.Is(err, jobstore.ErrStoreBytes):
 		return openai.NewError(http.StatusTooManyRequests, err.Error()).WithRetryAfter(5), metrics.LimitJobStoreBytes
-	case errors.Is(err, runpod.ErrClosed):
+	case errors.Is(err, jobstore.ErrClosed):
 		return openai.NewError(http.StatusServiceUnavailable, err.Error()).WithRetryAfter(5), ""
 	}
 	apiErr := asAPIError(err, http.StatusInternalServerError)

@@ -14,15 +14,16 @@ import (
 
 	"github.com/vllm-worker/vllm-worker/openai"
 	"github.com/vllm-worker/vllm-worker/runpod"
+	"github.com/vllm-worker/vllm-worker/runpod/jobstore"
 )
 
-// jobStore is what the RunPod endpoint routes need; *runpod.Store is the real one.
+// jobStore is what the RunPod endpoint routes need; *jobstore.Store is the real one.
 type jobStore interface {
-	Submit(req runpod.Request) (string, error)
-	Get(id string) (runpod.Snapshot, bool)
-	Wait(ctx context.Context, id string) (runpod.Snapshot, bool)
-	Stream(ctx context.Context, id string, wait time.Duration) (runpod.StreamSnapshot, bool)
-	Cancel(id string) (runpod.Snapshot, bool)
+	Submit(req jobstore.Request) (string, error)
+	Get(id string) (jobstore.Snapshot, bool)
+	Wait(ctx context.Context, id string) (jobstore.Snapshot, bool)
+	Stream(ctx context.Context, id string, wait time.Duration) (jobstore.StreamSnapshot, bool)
+	Cancel(id string) (jobstore.Snapshot, bool)
 	PurgeQueue() int
 	Counts() runpod.Counts
 }
@@ -40,7 +41,7 @@ func handleRun(d *Deps) http.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return writeJSON(w, http.StatusOK, map[string]string{"id": id, "status": string(runpod.StatusInQueue)})
+		return writeJSON(w, http.StatusOK, map[string]string{"id": id, "status": string(jobstore.StatusInQueue)})
 	})
 }
 
@@ -62,7 +63,7 @@ func handleRunSync(d *Deps) http.HandlerFunc {
 func handleStatus(d *Deps, wait bool) http.HandlerFunc {
 	return d.handle(func(w http.ResponseWriter, r *http.Request) error {
 		id := chi.URLParam(r, "id")
-		var snap runpod.Snapshot
+		var snap jobstore.Snapshot
 		var ok bool
 		if wait {
 			ctx, cancel := context.WithTimeout(r.Context(), syncWait(r))
@@ -127,7 +128,7 @@ func submit(d *Deps, w http.ResponseWriter, r *http.Request) (string, error) {
 	if err := openai.CheckJSON(body); err != nil {
 		return "", openai.JSONError(err) // before encoding/json, which recurses
 	}
-	var req runpod.Request
+	var req jobstore.Request
 	if err := json.Unmarshal(body, &req); err != nil {
 		return "", openai.NewError(http.StatusBadRequest,
 			`the body must be a JSON object {"input": {...}, "webhook"?: url, "policy"?: {...}}: `+err.Error())

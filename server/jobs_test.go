@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vllm-worker/vllm-worker/runpod"
+	"github.com/vllm-worker/vllm-worker/runpod/jobstore"
 )
 
 // jobAnswer is the union of the job routes' answers.
@@ -107,7 +107,7 @@ func TestJobRouteErrors(t *testing.T) {
 	}
 	t.Run("store full", func(t *testing.T) {
 		full := newHarness(t, nil, func(d *Deps) {
-			d.Jobs = newStore(t, runpod.StoreOptions{Runner: fakeRunner{}, MaxJobs: 1, Ready: make(chan struct{})})
+			d.Jobs = newStore(t, jobstore.StoreOptions{Runner: fakeRunner{}, MaxJobs: 1, Ready: make(chan struct{})})
 		})
 		full.job(t, "POST", "/run", `{"input":{"prompt":"x"}}`)
 		for _, path := range []string{"/run", "/runsync"} {
@@ -123,7 +123,7 @@ func TestJobRouteErrors(t *testing.T) {
 	})
 	t.Run("store closed", func(t *testing.T) {
 		closed := newHarness(t, nil, nil)
-		closed.deps.Jobs.(*runpod.Store).Close(t.Context())
+		closed.deps.Jobs.(*jobstore.Store).Close(t.Context())
 		resp, body := closed.do(t, "POST", "/run", `{"input":{"prompt":"x"}}`)
 		checkError(t, resp, body, http.StatusServiceUnavailable)
 	})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vllm-worker/vllm-worker/engine"
 	"github.com/vllm-worker/vllm-worker/runpod"
+	"github.com/vllm-worker/vllm-worker/runpod/jobstore"
 )
 
 // TestMain checks that no test leaves a goroutine behind.
@@ -119,16 +120,16 @@ func newHarness(t *testing.T, engineFn http.HandlerFunc, mod func(*Deps)) *harne
 		mod(&h.deps)
 	}
 	if h.deps.Jobs == nil {
-		h.deps.Jobs = newStore(t, runpod.StoreOptions{Runner: &fakeRunner{}})
+		h.deps.Jobs = newStore(t, jobstore.StoreOptions{Runner: &fakeRunner{}})
 	}
 	h.srv = httptest.NewServer(New(h.deps))
 	t.Cleanup(h.srv.Close)
 	return h
 }
 
-func newStore(t *testing.T, o runpod.StoreOptions) *runpod.Store {
+func newStore(t *testing.T, o jobstore.StoreOptions) *jobstore.Store {
 	t.Helper()
-	s := runpod.NewStore(o)
+	s := jobstore.NewStore(o)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

@@ -19,6 +19,8 @@ import (
 	"github.com/vllm-worker/vllm-worker/engine"
 	"github.com/vllm-worker/vllm-worker/metrics"
 	"github.com/vllm-worker/vllm-worker/runpod"
+	"github.com/vllm-worker/vllm-worker/runpod/jobstore"
+	"github.com/vllm-worker/vllm-worker/runpod/serverless"
 	"github.com/vllm-worker/vllm-worker/server"
 )
 
@@ -79,8 +81,8 @@ func (w *worker) serve(ctx context.Context) error {
 	m := metrics.New()
 	runner := &runpod.Runner{Engine: client, Models: models, Batch: w.batchPolicy(), RawOpenAI: cfg.OpenAI.RawOutput, Metrics: m}
 	engineReady := make(chan struct{})
-	webhook := runpod.NewWebhook(cfg.Worker.WebhookAllowPrivate)
-	jobs := runpod.NewStore(runpod.StoreOptions{
+	webhook := jobstore.NewWebhook(cfg.Worker.WebhookAllowPrivate)
+	jobs := jobstore.NewStore(jobstore.StoreOptions{
 		Runner:         runner,
 		MaxConcurrency: cfg.Worker.MaxConcurrency,
 		Ready:          engineReady,
@@ -91,7 +93,7 @@ func (w *worker) serve(ctx context.Context) error {
 		Log:            w.log,
 	})
 	mgr := newEngineManager(cfg, w.environ, enginePort, engineURL, w.log)
-	var handler *runpod.Handler
+	var handler *serverless.Handler
 	if cfg.RunPod.WebhookGetJob != "" {
 		jobRunner := &deathAwareRunner{Runner: runner, engine: mgr}
 		if handler, err = w.newHandler(jobRunner); err != nil {
@@ -291,9 +293,9 @@ func started(ch <-chan struct{}) bool {
 }
 
 // newHandler builds RunPod's serverless job loop from the RUNPOD_* variables.
-func (w *worker) newHandler(runner *deathAwareRunner) (*runpod.Handler, error) {
+func (w *worker) newHandler(runner *deathAwareRunner) (*serverless.Handler, error) {
 	rp := w.cfg.RunPod
-	h, err := runpod.NewHandler(runpod.HandlerOptions{
+	h, err := serverless.NewHandler(serverless.HandlerOptions{
 		Runner:         runner,
 		TakeURL:        rp.WebhookGetJob,
 		DoneURL:        rp.WebhookPostOutput,
@@ -316,8 +318,8 @@ func (w *worker) newHandler(runner *deathAwareRunner) (*runpod.Handler, error) {
 // jobCounts reports /health's job counters: the local job store's and, in
 // handler mode, the serverless loop's.
 type jobCounts struct {
-	*runpod.Store
-	handler *runpod.Handler
+	*jobstore.Store
+	handler *serverless.Handler
 }
 
 func (j jobCounts) Counts() runpod.Counts {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vllm-worker/vllm-worker/engine"
 	"github.com/vllm-worker/vllm-worker/runpod"
+	"github.com/vllm-worker/vllm-worker/runpod/serverless"
 )
 
 // testInputArg finds RunPod's --test_input flag: `--test_input '<json>'`,
@@ -91,7 +92,7 @@ func runTestInput(ctx context.Context, value string, environ []string, stdout, s
 	if _, err := models.Refresh(ctx); err != nil {
 		w.log.Warn().Err(err).Msg("could not list the engine's models")
 	}
-	if err := runpod.RunLocal(ctx, runner, job, stdout); err != nil {
+	if err := serverless.RunLocal(ctx, runner, job, stdout); err != nil {
 		return &exitError{code: 1, msg: "test job failed: " + err.Error()}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package runpod
+package serverless
 
 import (
 	"bytes"

@@ -1,10 +1,7 @@
-package runpod
+package serverless
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
 )
@@ -30,23 +27,11 @@ func (h *Handler) heartbeat(ctx context.Context) {
 // pingOnce sends one heartbeat: GET <ping>?job_id=a,b&runpod_version=V (job_id
 // left out when no job is in flight).
 func (h *Handler) pingOnce(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	var q []string
 	if ids := h.InProgress(); len(ids) > 0 {
 		q = append(q, "job_id", strings.Join(ids, ","))
 	}
 	q = append(q, "runpod_version", h.o.Version)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, addQuery(h.ping, q...), nil)
-	if err != nil {
-		return fmt.Errorf("build ping: %w", err)
-	}
-	h.setHeaders(req)
-	resp, err := h.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return statusError("GET", resp, h.t.retryAfterMax)
+	u := addQuery(h.ping, q...)
+	return h.rpc().Get(ctx, u, shownURL(h.ping), timeout)
 }

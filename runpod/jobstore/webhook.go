@@ -1,12 +1,10 @@
-package runpod
+package jobstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -14,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vllm-worker/vllm-worker/internal/httpretry"
 )
 
 // Webhook delivers a /run job's final result to the job's webhook URL, which is
@@ -22,7 +22,7 @@ import (
 // that a name that resolves to a private address is refused too, redirects are
 // not followed, and logs and errors show the URL without user info or query.
 type Webhook struct {
-	client       *http.Client
+	retry        *httpretry.Client
 	allowPrivate bool
 }
 
@@ -43,12 +43,17 @@ func NewWebhook(allowPrivate bool) *Webhook {
 		MaxIdleConnsPerHost:   4,
 		IdleConnTimeout:       30 * time.Second,
 	}
+	client := &http.Client{
+		Transport: t,
+		// A redirect could send the result (and its method and body, on a 307)
+		// anywhere: it is answered as it is, which is not a success.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	return &Webhook{
-		client: &http.Client{
-			Transport: t,
-			// A redirect could send the result (and its method and body, on a 307)
-			// anywhere: it is answered as it is, which is not a success.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		retry: &httpretry.Client{
+			HTTP: client, Attempts: 3, MinWait: time.Second, MaxWait: 2 * time.Second,
+			AttemptTimeout: 10 * time.Second, MaxElapsed: time.Minute,
+			Permanent: func(err error) bool { var r *dialRefused; return errors.As(err, &r) },
 		},
 		allowPrivate: allowPrivate,
 	}
@@ -148,71 +153,15 @@ func forbiddenAddress(ip netip.Addr) string {
 	return ""
 }
 
-// Deliver posts the job's snapshot as JSON, tried up to three times (1 s, then
-// 2 s apart) on network errors, 429 and 5xx. A refused address, a redirect and
-// any other answer are final.
+// Deliver posts the job's snapshot as JSON, tried up to three times on network
+// errors, 429 and 5xx (about 1 s, then 2 s apart). A refused address, a
+// redirect and any other answer are final.
 func (h *Webhook) Deliver(ctx context.Context, rawURL string, result Snapshot) error {
-	shown := RedactURL(rawURL)
 	body, err := json.Marshal(result)
 	if err != nil {
 		return fmt.Errorf("encode webhook body: %w", err)
 	}
-	var last error
-	for attempt, wait := 0, time.Second; attempt < 3; attempt, wait = attempt+1, wait*2 {
-		if attempt > 0 {
-			t := time.NewTimer(wait / 2)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("webhook %s: %w (last: %v)", shown, ctx.Err(), last)
-			}
-		}
-		var permanent bool
-		if permanent, last = h.post(ctx, rawURL, body); last == nil {
-			return nil
-		}
-		last = fmt.Errorf("webhook %s: %w", shown, last)
-		if permanent {
-			return last
-		}
-	}
-	return last
-}
-
-// post makes one delivery attempt; permanent says a retry cannot help.
-func (h *Webhook) post(ctx context.Context, rawURL string, body []byte) (permanent bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
-	if err != nil {
-		return true, errors.New("not a valid URL")
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := h.client.Do(req)
-	if err != nil {
-		var refused *dialRefused
-		if errors.As(err, &refused) {
-			return true, refused
-		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its message repeats the whole URL
-		}
-		return false, err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	switch code := resp.StatusCode; {
-	case code < 300:
-		return false, nil
-	case code < 400:
-		return true, fmt.Errorf("status %d: redirects are not followed", code)
-	case code >= 500 || code == http.StatusTooManyRequests:
-		return false, fmt.Errorf("status %d", code)
-	default:
-		return true, fmt.Errorf("status %d", code)
-	}
+	return h.retry.Post(ctx, rawURL, RedactURL(rawURL), body, http.Header{"Content-Type": {"application/json"}})
 }
 
 // RedactURL is u as logs and errors may show it: scheme, host and path, without

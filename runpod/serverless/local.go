@@ -1,4 +1,4 @@
-package runpod
+package serverless
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/vllm-worker/vllm-worker/runpod"
 )
 
 // RunLocal is the --test_input mode: it runs one job {"id"?, "input": {...}}
@@ -29,10 +31,10 @@ func RunLocal(ctx context.Context, r jobRunner, job json.RawMessage, out io.Writ
 	if !ok {
 		id = "local_test"
 	}
-	in, err := ParseInput(j.Input)
+	in, err := runpod.ParseInput(j.Input)
 	var items []json.RawMessage
 	if err == nil {
-		var emit Emit
+		var emit runpod.Emit
 		if in.Stream {
 			emit = func(item json.RawMessage) error { return writeJSONLine(out, item) }
 		}

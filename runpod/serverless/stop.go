@@ -1,11 +1,8 @@
-package runpod
+package serverless
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"time"
 )
@@ -37,39 +34,14 @@ func (h *Handler) stopLoop(ctx context.Context) {
 // pollStop makes one job-stop call. It returns the job ids to stop, and how long
 // to wait before the next call when RunPod asked for it (429).
 func (h *Handler) pollStop(ctx context.Context) (ids []string, pause time.Duration, err error) {
-	pollCtx, cancel := context.WithTimeout(ctx, h.t.longPoll)
-	defer cancel()
-	req, err := http.NewRequestWithContext(pollCtx, http.MethodGet, h.stop, nil)
-	if err != nil {
-		return nil, 0, fmt.Errorf("build job-stop poll: %w", err)
-	}
-	h.setHeaders(req)
-	resp, err := h.client.Do(req)
-	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil, 0, nil // the long poll ran out
-		}
+	a, err := h.rpc().Poll(ctx, h.stop, shownURL(h.stop), h.t.longPoll, 1<<20, h.t.tooMany)
+	switch {
+	case err != nil:
 		return nil, 0, err
+	case a.Status == http.StatusOK:
+		return parseJobsToStop(a.Body), 0, nil
 	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusNoContent:
-		return nil, 0, nil
-	case http.StatusTooManyRequests:
-		pause, ok := retryAfter(resp.Header, time.Now(), h.t.retryAfterMax)
-		if !ok {
-			pause = h.t.tooMany
-		}
-		return nil, pause, nil
-	}
-	if err := statusError("GET", resp, h.t.retryAfterMax); err != nil {
-		return nil, 0, err
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, 0, fmt.Errorf("read job-stop answer: %w", err)
-	}
-	return parseJobsToStop(body), 0, nil
+	return nil, a.Pause, nil // the poll ran out, 204, 400 or 429
 }
 
 // parseJobsToStop reads {"jobsToStop": ["id", ...]}; ids that are not strings are

@@ -1,4 +1,4 @@
-package runpod
+package serverless
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/vllm-worker/vllm-worker/internal/fakerunpod"
 	"github.com/vllm-worker/vllm-worker/sim"
+
+	"github.com/vllm-worker/vllm-worker/runpod"
 )
 
 // until polls cond for up to d.
@@ -209,7 +211,7 @@ func TestHandlerJobStopDuringDrain(t *testing.T) {
 // after its output is complete, before its result is posted.
 type stoppingRunner struct{ h *Handler }
 
-func (r stoppingRunner) Run(_ context.Context, id string, _ *Input, _ Emit) ([]json.RawMessage, error) {
+func (r stoppingRunner) Run(_ context.Context, id string, _ *runpod.Input, _ runpod.Emit) ([]json.RawMessage, error) {
 	if id == "stopped-late" {
 		r.h.stopJob(id)
 	}

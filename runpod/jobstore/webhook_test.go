@@ -1,4 +1,4 @@
-package runpod
+package jobstore
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vllm-worker/vllm-worker/runpod"
 )
 
 // How jobs leave the store: cancel, purge, webhook delivery, shutdown and the
@@ -34,14 +36,14 @@ func TestStoreCancelQueued(t *testing.T) {
 	if calls, _, _ := r.stats(); calls != 0 {
 		t.Errorf("Run called %d times; want 0", calls)
 	}
-	if got := s.Counts(); got != (Counts{}) {
+	if got := s.Counts(); got != (runpod.Counts{}) {
 		t.Errorf("counts: got %+v; want zero", got)
 	}
 }
 
 func TestStoreCancelRunning(t *testing.T) {
 	emitted, emitErr := make(chan struct{}), make(chan error, 1)
-	r := &fakeRunner{fn: func(ctx context.Context, emit Emit) error {
+	r := &fakeRunner{fn: func(ctx context.Context, emit runpod.Emit) error {
 		if err := emit(json.RawMessage(`"before"`)); err != nil {
 			return err
 		}
@@ -80,7 +82,7 @@ func TestStoreWebhookOnce(t *testing.T) {
 		calls <- hookCall{url, snap}
 		return nil
 	}
-	r := &fakeRunner{fn: func(ctx context.Context, emit Emit) error {
+	r := &fakeRunner{fn: func(ctx context.Context, emit runpod.Emit) error {
 		return emit(json.RawMessage(`"out"`))
 	}}
 	s := NewStore(StoreOptions{Runner: r, Webhook: hook})
@@ -242,7 +244,7 @@ func TestStorePurgeQueue(t *testing.T) {
 			t.Errorf("purged job: got %s; want CANCELLED", snap.Status)
 		}
 	}
-	if got, want := s.Counts(), (Counts{InProgress: 1}); got != want {
+	if got, want := s.Counts(), (runpod.Counts{InProgress: 1}); got != want {
 		t.Errorf("counts after purge: got %+v; want %+v", got, want)
 	}
 	close(release)

@@ -1,8 +1,7 @@
-package runpod
+package jobstore
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -108,15 +107,6 @@ type StreamSnapshot struct {
 	Error  string       `json:"error,omitempty"`
 }
 
-// Counts are RunPod's endpoint-health job counters.
-type Counts struct {
-	Completed  int64 `json:"completed"`
-	Failed     int64 `json:"failed"`
-	InProgress int64 `json:"inProgress"`
-	InQueue    int64 `json:"inQueue"`
-	Retried    int64 `json:"retried"`
-}
-
 // job is one job of the store. Every field but the immutable ones is guarded by
 // the store's mutex.
 type job struct {
@@ -172,13 +162,4 @@ func (j *job) snapshot() Snapshot {
 func (j *job) notify() {
 	close(j.changed)
 	j.changed = make(chan struct{})
-}
-
-// newJobID returns a random UUID (version 4).
-func newJobID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -1,4 +1,4 @@
-package runpod
+package jobstore
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/vllm-worker/vllm-worker/runpod"
 )
 
 // TestMain checks that no test leaves a goroutine behind: every store is closed.
@@ -19,14 +21,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // fakeRunner is a jobRunner whose Run is fn; it counts calls and the most runs
 // at once.
 type fakeRunner struct {
-	fn      func(ctx context.Context, emit Emit) error
+	fn      func(ctx context.Context, emit runpod.Emit) error
 	started chan string // each Run's job id, if not nil
 
 	mu                         sync.Mutex
 	calls, running, maxRunning int
 }
 
-func (f *fakeRunner) Run(ctx context.Context, id string, _ *Input, emit Emit) ([]json.RawMessage, error) {
+func (f *fakeRunner) Run(ctx context.Context, id string, _ *runpod.Input, emit runpod.Emit) ([]json.RawMessage, error) {
 	f.mu.Lock()
 	f.calls++
 	f.running++
@@ -50,8 +52,8 @@ func (f *fakeRunner) stats() (calls, running, maxRunning int) {
 
 // blockUntil returns a Run body that waits for release (or ctx) and reports
 // ctx's error when ctx ended first.
-func blockUntil(release <-chan struct{}) func(context.Context, Emit) error {
-	return func(ctx context.Context, _ Emit) error {
+func blockUntil(release <-chan struct{}) func(context.Context, runpod.Emit) error {
+	return func(ctx context.Context, _ runpod.Emit) error {
 		select {
 		case <-release:
 			return nil
@@ -124,7 +126,7 @@ func outputs(items []json.RawMessage) []string {
 
 func TestStoreLifecycle(t *testing.T) {
 	ready, release := make(chan struct{}), make(chan struct{})
-	r := &fakeRunner{started: make(chan string, 1), fn: func(ctx context.Context, emit Emit) error {
+	r := &fakeRunner{started: make(chan string, 1), fn: func(ctx context.Context, emit runpod.Emit) error {
 		for _, it := range []string{`"a"`, `{"b":1}`} {
 			if err := emit(json.RawMessage(it)); err != nil {
 				return err
@@ -138,7 +140,7 @@ func TestStoreLifecycle(t *testing.T) {
 	if snap, _ := s.Get(id); snap.Status != StatusInQueue {
 		t.Errorf("before ready: got %s; want %s", snap.Status, StatusInQueue)
 	}
-	if got, want := s.Counts(), (Counts{InQueue: 1}); got != want {
+	if got, want := s.Counts(), (runpod.Counts{InQueue: 1}); got != want {
 		t.Errorf("queued counts: got %+v; want %+v", got, want)
 	}
 	close(ready)
@@ -146,7 +148,7 @@ func TestStoreLifecycle(t *testing.T) {
 		t.Errorf("Run got job id %q; want %q", got, id)
 	}
 	eventually(t, "IN_PROGRESS", func() bool { snap, _ := s.Get(id); return snap.Status == StatusInProgress })
-	if got, want := s.Counts(), (Counts{InProgress: 1}); got != want {
+	if got, want := s.Counts(), (runpod.Counts{InProgress: 1}); got != want {
 		t.Errorf("running counts: got %+v; want %+v", got, want)
 	}
 	close(release)
@@ -160,7 +162,7 @@ func TestStoreLifecycle(t *testing.T) {
 	if snap.DelayTime < 0 || snap.ExecutionTime < 0 {
 		t.Errorf("got delayTime %d executionTime %d; want >= 0", snap.DelayTime, snap.ExecutionTime)
 	}
-	if got, want := s.Counts(), (Counts{Completed: 1}); got != want {
+	if got, want := s.Counts(), (runpod.Counts{Completed: 1}); got != want {
 		t.Errorf("final counts: got %+v; want %+v", got, want)
 	}
 }
@@ -197,7 +199,7 @@ func TestStoreInvalidInput(t *testing.T) {
 func TestStoreMaxConcurrency(t *testing.T) {
 	const limit, jobs = 3, 20
 	gate := make(chan struct{})
-	r := &fakeRunner{fn: func(ctx context.Context, _ Emit) error {
+	r := &fakeRunner{fn: func(ctx context.Context, _ runpod.Emit) error {
 		select {
 		case <-gate:
 			return nil
@@ -211,7 +213,7 @@ func TestStoreMaxConcurrency(t *testing.T) {
 		ids = append(ids, submit(t, s, `{"input":`+validInput+`}`))
 	}
 	eventually(t, "all slots busy", func() bool { _, running, _ := r.stats(); return running == limit })
-	eventually(t, "counts to settle", func() bool { return s.Counts() == Counts{InProgress: limit, InQueue: jobs - limit} })
+	eventually(t, "counts to settle", func() bool { return s.Counts() == runpod.Counts{InProgress: limit, InQueue: jobs - limit} })
 	for range jobs {
 		gate <- struct{}{}
 	}
@@ -223,7 +225,7 @@ func TestStoreMaxConcurrency(t *testing.T) {
 	if calls, _, most := r.stats(); most != limit || calls != jobs {
 		t.Errorf("got %d runs, at most %d at once; want %d, at most %d", calls, most, jobs, limit)
 	}
-	if got, want := s.Counts(), (Counts{Completed: jobs}); got != want {
+	if got, want := s.Counts(), (runpod.Counts{Completed: jobs}); got != want {
 		t.Errorf("counts: got %+v; want %+v", got, want)
 	}
 }
@@ -276,8 +278,8 @@ func TestStoreTimeouts(t *testing.T) {
 
 // streamer is a Run body that emits every string sent on items, acknowledging
 // each once it is stored, and completes when items is closed.
-func streamer(items <-chan string, acked chan<- struct{}) func(context.Context, Emit) error {
-	return func(ctx context.Context, emit Emit) error {
+func streamer(items <-chan string, acked chan<- struct{}) func(context.Context, runpod.Emit) error {
+	return func(ctx context.Context, emit runpod.Emit) error {
 		for it := range items {
 			if err := emit(json.RawMessage(it)); err != nil {
 				return err
@@ -347,7 +349,7 @@ func TestStoreStream(t *testing.T) {
 // every item comes out once, and each reader sees its items in order.
 func TestStoreStreamExactlyOnce(t *testing.T) {
 	const n = 2000
-	r := &fakeRunner{fn: func(ctx context.Context, emit Emit) error {
+	r := &fakeRunner{fn: func(ctx context.Context, emit runpod.Emit) error {
 		for i := range n {
 			if err := emit(json.RawMessage(fmt.Sprint(i))); err != nil {
 				return err

@@ -1,21 +1,21 @@
-package runpod
+package serverless
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/vllm-worker/vllm-worker/runpod"
 )
 
 // nopRunner is a jobRunner that is never meant to run.
 type nopRunner struct{}
 
-func (nopRunner) Run(context.Context, string, *Input, Emit) ([]json.RawMessage, error) {
+func (nopRunner) Run(context.Context, string, *runpod.Input, runpod.Emit) ([]json.RawMessage, error) {
 	return nil, errors.New("not for running")
 }
 
@@ -134,30 +134,6 @@ func TestParseJobsToStop(t *testing.T) {
 	for body, want := range tests {
 		if got := parseJobsToStop([]byte(body)); !cmp.Equal(got, want) {
 			t.Errorf("parseJobsToStop(%s) = %v; want %v", body, got, want)
-		}
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	tests := []struct {
-		v    string
-		want time.Duration
-		ok   bool
-	}{
-		{"", 0, false},
-		{"3", 3 * time.Second, true},
-		{"0.25", 250 * time.Millisecond, true},
-		{"9999", time.Minute, true},
-		{"-1", 0, false},
-		{"soon", 0, false},
-		{now.Add(10 * time.Second).Format(http.TimeFormat), 10 * time.Second, true},
-		{now.Add(-10 * time.Second).Format(http.TimeFormat), 0, true},
-	}
-	for _, tt := range tests {
-		got, ok := retryAfter(http.Header{"Retry-After": {tt.v}}, now, time.Minute)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("retryAfter(%q) = %v, %v; want %v, %v", tt.v, got, ok, tt.want, tt.ok)
 		}
 	}
 }

@@ -1,7 +1,15 @@
-package runpod
+// Package serverless is RunPod's serverless handler mode: the job loop of the
+// runpod-python SDK (job take and batch take, stream and done POSTs, the
+// heartbeat, job-stop), run against the worker's engine through package runpod's
+// runner, plus the SDK's local --test_input mode. Every request to RunPod goes
+// through package httpretry.
+//
+// It serves no HTTP and starts no engine; cmd wires it to the engine's life cycle.
+package serverless
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,12 +21,21 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/vllm-worker/vllm-worker/internal/httpretry"
+
+	"github.com/vllm-worker/vllm-worker/runpod"
 )
+
+// jobRunner runs one job; *runpod.Runner is the real one.
+type jobRunner interface {
+	Run(ctx context.Context, requestID string, in *runpod.Input, emit runpod.Emit) ([]json.RawMessage, error)
+}
 
 // HandlerOptions configure a Handler: RunPod's serverless job loop (handler mode).
 // The URLs are the RUNPOD_WEBHOOK_* templates as the platform sets them.
 type HandlerOptions struct {
-	// Runner runs the jobs; *Runner in production. Required.
+	// Runner runs the jobs; *runpod.Runner in production. Required.
 	Runner jobRunner
 	// TakeURL is RUNPOD_WEBHOOK_GET_JOB; $ID and $RUNPOD_POD_ID become WorkerID.
 	// Required. Its /job-take/ segment gives the batch-take and job-stop URLs.
@@ -147,7 +164,7 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 		return nil, errors.New("runpod handler: no job runner")
 	}
 	if o.WorkerID == "" {
-		o.WorkerID = newJobID()
+		o.WorkerID = runpod.NewID()
 	}
 	if o.PingInterval == 0 {
 		o.PingInterval = 10 * time.Second
@@ -211,6 +228,22 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	h.jobsCtx, h.cancelJobs = context.WithCancelCause(h.abortCtx)
 	h.drainOver, h.endDrain = context.WithCancel(context.Background())
 	return h, nil
+}
+
+// rpc is the retrying client of every request to RunPod, with the SDK's
+// headers and the handler's (test-shortened) timings.
+func (h *Handler) rpc() *httpretry.Client {
+	return &httpretry.Client{
+		HTTP: h.client, Prepare: h.setHeaders,
+		Attempts: h.o.RetryMaxAttempts, MaxElapsed: h.o.RetryMaxElapsed,
+		MinWait: h.t.retryMin, MaxWait: h.t.retryMax, AttemptTimeout: h.t.attempt, RetryAfterMax: h.t.retryAfterMax,
+	}
+}
+
+// setHeaders sets the headers of every request to RunPod.
+func (h *Handler) setHeaders(req *http.Request) {
+	req.Header.Set("Authorization", h.o.APIKey)
+	req.Header.Set("User-Agent", h.userAgent)
 }
 
 // expandURL fills a URL template: $RUNPOD_POD_ID becomes the worker id, then $ID
@@ -334,11 +367,11 @@ func (h *Handler) InProgress() []string {
 }
 
 // Counts returns the job counters for /health.
-func (h *Handler) Counts() Counts {
+func (h *Handler) Counts() runpod.Counts {
 	h.mu.Lock()
 	n := len(h.jobs)
 	h.mu.Unlock()
-	return Counts{Completed: h.completed.Load(), Failed: h.failed.Load(), InProgress: int64(n)}
+	return runpod.Counts{Completed: h.completed.Load(), Failed: h.failed.Load(), InProgress: int64(n)}
 }
 
 // Stats returns the handler's counters.

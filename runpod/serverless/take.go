@@ -1,4 +1,4 @@
-package runpod
+package serverless
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -101,51 +100,33 @@ func (h *Handler) takeURL(n int) string {
 	return addQuery(h.take, "job_in_progress", inProgress)
 }
 
+// maxTakeBytes bounds a job-take answer: a batch of jobs with RunPod's largest
+// payloads (20 MB each) would not come near it.
+const maxTakeBytes = 256 << 20
+
 // takeJobs makes one (long-poll) take call for up to n jobs. pause is how long to
 // wait before the next call when RunPod asked for it (429) or had nothing (400);
 // takeLoop adds its own least interval after any answer without a job.
 func (h *Handler) takeJobs(ctx context.Context, n int) (jobs []takenJob, pause time.Duration, err error) {
-	pollCtx, cancel := context.WithTimeout(ctx, h.t.longPoll)
-	defer cancel()
-	req, err := http.NewRequestWithContext(pollCtx, http.MethodGet, h.takeURL(n), nil)
-	if err != nil {
-		return nil, 0, fmt.Errorf("build job take: %w", err)
-	}
-	h.setHeaders(req)
-	resp, err := h.client.Do(req)
-	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil, 0, nil // the long poll ran out: ask again
-		}
+	u := h.takeURL(n)
+	a, err := h.rpc().Poll(ctx, u, shownURL(u), h.t.longPoll, maxTakeBytes, h.t.tooMany)
+	switch {
+	case err != nil:
 		return nil, 0, err
-	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusNoContent:
-		return nil, 0, nil
-	case http.StatusBadRequest: // expected with FlashBoot: no job
+	case a.Status == http.StatusBadRequest: // expected with FlashBoot: no job
 		h.o.Log.Debug().Msg("job take answered 400: no job")
 		return nil, h.t.takeBadRequest, nil
-	case http.StatusTooManyRequests:
-		pause, ok := retryAfter(resp.Header, time.Now(), h.t.retryAfterMax)
-		if !ok {
-			pause = h.t.tooMany
-		}
-		h.o.Log.Debug().Dur("retry_in", pause).Msg("job take answered 429")
-		return nil, pause, nil
+	case a.Status == http.StatusTooManyRequests:
+		h.o.Log.Debug().Dur("retry_in", a.Pause).Msg("job take answered 429")
+		return nil, a.Pause, nil
+	case a.Status != http.StatusOK:
+		return nil, 0, nil // the poll ran out, or 204: no job
 	}
-	if err := statusError("GET", resp, h.t.retryAfterMax); err != nil {
-		return nil, 0, err
-	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
-		h.o.Log.Debug().Str("content_type", resp.Header.Get("Content-Type")).Msg("job take answered no JSON: no job")
+	if mt, _, _ := mime.ParseMediaType(a.Header.Get("Content-Type")); mt != "application/json" {
+		h.o.Log.Debug().Str("content_type", a.Header.Get("Content-Type")).Msg("job take answered no JSON: no job")
 		return nil, 0, nil
 	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, 0, fmt.Errorf("read job take: %w", err)
-	}
-	jobs, err = parseTaken(body)
+	jobs, err = parseTaken(a.Body)
 	if err != nil {
 		h.o.Log.Error().Err(err).Msg("job take answered jobs that cannot be run")
 	}

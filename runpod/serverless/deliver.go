@@ -1,18 +1,14 @@
-package runpod
+package serverless
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/rs/zerolog"
 )
 
@@ -28,90 +24,29 @@ func (h *Handler) deliverResult(log zerolog.Logger, jobID string, stream bool, b
 }
 
 // post sends one POST with retries on network errors, 429 and 5xx (honouring
-// Retry-After); any other 4xx is final.
+// Retry-After); any other 4xx is final. Its body is JSON though the content
+// type says form-urlencoded, with the non-standard "charset" header, as the SDK
+// sends it.
 func (h *Handler) post(ctx context.Context, log zerolog.Logger, u, jobID string, body []byte) error {
-	b := &backoff.ExponentialBackOff{
-		InitialInterval: h.t.retryMin, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: h.t.retryMax,
+	c := h.rpc()
+	c.OnRetry = func(err error, wait time.Duration) {
+		h.retries.Add(1)
+		log.Warn().Err(err).Dur("retry_in", wait).Msg("POST to RunPod failed; retrying")
 	}
-	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		return struct{}{}, h.postAttempt(ctx, u, jobID, body)
-	},
-		backoff.WithBackOff(b),
-		backoff.WithMaxTries(uint(h.o.RetryMaxAttempts)),
-		backoff.WithMaxElapsedTime(h.o.RetryMaxElapsed),
-		backoff.WithNotify(func(err error, wait time.Duration) {
-			h.retries.Add(1)
-			log.Warn().Err(err).Dur("retry_in", wait).Msg("POST to RunPod failed; retrying")
-		}))
-	return err
+	return c.Post(ctx, u, shownURL(u), body, http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"},
+		"Charset":      {"utf-8"},
+		"X-Request-Id": {jobID},
+	})
 }
 
-// postAttempt makes one POST with the SDK's headers: the body is JSON though the
-// content type says form-urlencoded, plus the non-standard "charset" header.
-func (h *Handler) postAttempt(ctx context.Context, u, jobID string, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, h.t.attempt)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return backoff.Permanent(fmt.Errorf("build POST: %w", err))
+// shownURL is a RunPod URL as logs and errors show it: the API key travels in a
+// header, and the query only holds ids.
+func shownURL(u string) string {
+	if p, err := url.Parse(u); err == nil {
+		return p.Redacted()
 	}
-	h.setHeaders(req)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("charset", "utf-8")
-	req.Header.Set("X-Request-ID", jobID)
-	resp, err := h.client.Do(req)
-	if err != nil {
-		return err // network error: worth a retry
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
-	// A Retry-After longer than the retry budget would end the retries at once.
-	return statusError("POST", resp, min(h.t.retryAfterMax, h.o.RetryMaxElapsed/2))
-}
-
-// setHeaders sets the headers of every request to RunPod.
-func (h *Handler) setHeaders(req *http.Request) {
-	req.Header.Set("Authorization", h.o.APIKey)
-	req.Header.Set("User-Agent", h.userAgent)
-}
-
-// statusError is nil for a 2xx answer, a retryable error (with the Retry-After
-// wait, at most limit, if any) for 429 and 5xx, and a permanent one otherwise.
-func statusError(method string, resp *http.Response, limit time.Duration) error {
-	code := resp.StatusCode
-	if code < 300 {
-		return nil
-	}
-	// The URL is fine to show: the API key travels in a header.
-	err := fmt.Errorf("%s %s: status %d", method, resp.Request.URL.Redacted(), code)
-	if code != http.StatusTooManyRequests && code < 500 {
-		return backoff.Permanent(err)
-	}
-	if d, ok := retryAfter(resp.Header, time.Now(), limit); ok {
-		return fmt.Errorf("%w (%w)", err, &backoff.RetryAfterError{Duration: d})
-	}
-	return err
-}
-
-// retryAfter reads a Retry-After header (seconds, fractional accepted, or an
-// HTTP date), capped at limit.
-func retryAfter(hdr http.Header, now time.Time, limit time.Duration) (time.Duration, bool) {
-	v := hdr.Get("Retry-After")
-	if v == "" {
-		return 0, false
-	}
-	var d time.Duration
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs < 0 || math.IsNaN(secs) {
-			return 0, false
-		}
-		d = time.Duration(min(secs, limit.Seconds()) * float64(time.Second))
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = max(t.Sub(now), 0)
-	} else {
-		return 0, false
-	}
-	return min(d, limit), true
+	return "(an unparsable URL)"
 }
 
 // streamSender posts one job's output items to job-stream, in order, from its
@@ -150,7 +85,7 @@ func newStreamSender(h *Handler, j *handlerJob, log zerolog.Logger) *streamSende
 	return s
 }
 
-// push queues an item; it is the job's Emit.
+// push queues an item; it is the job's runpod.Emit.
 func (s *streamSender) push(item json.RawMessage) error {
 	s.mu.Lock()
 	s.queue = append(s.queue, item)

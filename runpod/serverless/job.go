@@ -1,4 +1,4 @@
-package runpod
+package serverless
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
+
+	"github.com/vllm-worker/vllm-worker/runpod"
 )
 
 // handlerJob is one job taken from RunPod, from take to its final POST.
@@ -103,14 +105,14 @@ func (h *Handler) runJob(j *handlerJob, hasSlot bool) {
 // delivered (or given up) before execute returns. stream is the input's flag,
 // which only sets isStream on the final result.
 func (h *Handler) execute(j *handlerJob, log zerolog.Logger) (stream bool, items []json.RawMessage, err error) {
-	in, err := ParseInput(j.input)
+	in, err := runpod.ParseInput(j.input)
 	if err != nil {
 		return false, nil, err
 	}
 	if j.ctx.Err() != nil { // shut down or aborted while waiting for a slot
 		return in.Stream, nil, context.Cause(j.ctx)
 	}
-	var emit Emit
+	var emit runpod.Emit
 	var s *streamSender
 	if h.o.StreamURL != "" {
 		s = newStreamSender(h, j, log)

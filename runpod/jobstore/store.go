@@ -1,4 +1,12 @@
-package runpod
+// Package jobstore is the local job store behind RunPod's endpoint API: /run,
+// /runsync, /status, /status-sync, /stream, /cancel and /purge-queue. It queues
+// jobs, runs them through the runner at most MAX_CONCURRENCY at once, keeps
+// their items and results for their retention, bounds the bytes and jobs it
+// holds, and delivers results to webhooks that are checked against SSRF.
+//
+// It writes no HTTP answers (package server does) and knows nothing of RunPod's
+// serverless queue (package serverless).
+package jobstore
 
 import (
 	"context"
@@ -10,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vllm-worker/vllm-worker/metrics"
+	"github.com/vllm-worker/vllm-worker/runpod"
 )
 
 // ErrStoreFull is returned by Submit when the store holds MaxJobs unfinished or
@@ -34,7 +43,7 @@ func (e *RequestError) Error() string { return e.Field + ": " + e.Message }
 
 // jobRunner runs one job; *Runner is the real one.
 type jobRunner interface {
-	Run(ctx context.Context, requestID string, in *Input, emit Emit) ([]json.RawMessage, error)
+	Run(ctx context.Context, requestID string, in *runpod.Input, emit runpod.Emit) ([]json.RawMessage, error)
 }
 
 // StoreOptions configure a Store.
@@ -76,7 +85,7 @@ type Store struct {
 	jobs     map[string]*job
 	finished []*job // in finishing order, for retention
 	closed   bool
-	counts   Counts
+	counts   runpod.Counts
 	bytes    int64 // held: see StoreOptions.MaxBytes
 
 	policyUnit time.Duration // what a millisecond of a job policy is; shortened by tests
@@ -134,7 +143,7 @@ func (s *Store) Submit(req Request) (string, error) {
 	}
 	ctx, cancel := context.WithCancel(s.base)
 	j := &job{
-		id: newJobID(), input: req.Input, webhook: req.Webhook, ttl: ttl, timeout: timeout,
+		id: runpod.NewID(), input: req.Input, webhook: req.Webhook, ttl: ttl, timeout: timeout,
 		status: StatusInQueue, created: time.Now(), inputBytes: size,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), changed: make(chan struct{}),
 	}
@@ -182,9 +191,9 @@ func (s *Store) runJob(j *job) {
 	raw := j.input
 	j.input = nil
 	s.mu.Unlock()
-	in, err := ParseInput(raw)
+	in, err := runpod.ParseInput(raw)
 	if err != nil {
-		if limit := InputLimit(err); limit != "" {
+		if limit := runpod.InputLimit(err); limit != "" {
 			s.o.Metrics.LimitHit(limit)
 			log.Warn().Str("limit", limit).Err(err).Msg("job input refused")
 		}
@@ -416,7 +425,7 @@ func (s *Store) cancelQueued(why string) int {
 }
 
 // Counts returns the job counters for /health.
-func (s *Store) Counts() Counts {
+func (s *Store) Counts() runpod.Counts {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.counts

@@ -1,4 +1,4 @@
-package runpod
+package serverless
 
 import (
 	"context"
@@ -21,6 +21,8 @@ import (
 	"github.com/vllm-worker/vllm-worker/engine"
 	"github.com/vllm-worker/vllm-worker/internal/fakerunpod"
 	"github.com/vllm-worker/vllm-worker/sim"
+
+	"github.com/vllm-worker/vllm-worker/runpod"
 )
 
 // handlerHarness is a Handler running against the simulated engine and a fake
@@ -28,7 +30,7 @@ import (
 type handlerHarness struct {
 	t      *testing.T
 	sim    *sim.Server
-	runner *Runner
+	runner *runpod.Runner
 	rp     *fakerunpod.Server
 	h      *Handler
 	cancel context.CancelFunc
@@ -49,7 +51,7 @@ func newHarness(t *testing.T, so sim.Options, o HandlerOptions) *handlerHarness 
 	t.Cleanup(ts.Close)
 	eng := engine.New(engine.Options{BaseURL: ts.URL})
 	t.Cleanup(eng.CloseIdle)
-	runner := &Runner{Engine: eng, Models: engine.NewModels(eng, []string{"m"}),
+	runner := &runpod.Runner{Engine: eng, Models: engine.NewModels(eng, []string{"m"}),
 		Batch: batching.Policy{Max: 50, Min: 1, Growth: 3}, RawOpenAI: true}
 	rp := fakerunpod.New(t, fakerunpod.Options{RetryAfter: "0.05", LongPoll: 100 * time.Millisecond})
 
@@ -122,7 +124,7 @@ func waitCtx(t *testing.T, d time.Duration) context.Context {
 
 // direct runs an input straight through the runner, as the reference.
 func (x *handlerHarness) direct(input string) ([]json.RawMessage, error) {
-	in, err := ParseInput(json.RawMessage(input))
+	in, err := runpod.ParseInput(json.RawMessage(input))
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +177,7 @@ func TestHandlerJobs(t *testing.T) {
 				continue
 			}
 			d := dones[0]
-			parsed, perr := ParseInput(json.RawMessage(input))
+			parsed, perr := runpod.ParseInput(json.RawMessage(input))
 			stream := perr == nil && parsed.Stream
 			if d.IsStream != stream {
 				t.Errorf("%s: isStream=%v; want %v", jobID, d.IsStream, stream)

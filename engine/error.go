@@ -191,3 +191,20 @@ func transportError(ctx context.Context, err error) error {
 	}
 	return &Error{Status: http.StatusBadGateway, Message: msg, Type: openai.TypeFor(http.StatusBadGateway), Kind: KindUnreachable, Err: err}
 }
+
+// FatalError is a failure after which the engine cannot serve: it died, or it
+// reported a CUDA error (Error.Fatal). The worker exits on it, so that the
+// platform replaces it.
+type FatalError struct {
+	Reason string // what happened, for the log and for running jobs' errors
+	Err    error
+}
+
+func (e *FatalError) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
+func (e *FatalError) Unwrap() error { return e.Err }

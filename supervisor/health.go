@@ -128,3 +128,46 @@ func probe(ctx context.Context, client *http.Client, req *http.Request) error {
 	}
 	return nil
 }
+
+// Watch checks a serving engine's health URL every interval until ctx ends or
+// gone is closed (the process exited), with the same probe as WaitReady. It
+// calls report(false, err) once the engine has failed failures checks in a row,
+// and report(true, nil) on the first good check after that: vLLM's /health turns
+// 503 as soon as its engine core dies, seconds before its process exits, and an
+// external engine (ENGINE_URL) has no process to watch at all.
+func Watch(ctx context.Context, url string, interval time.Duration, failures int, gone <-chan struct{}, report func(healthy bool, err error)) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		report(false, fmt.Errorf("health URL: %w", err))
+		return
+	}
+	client := newProbeClient()
+	defer client.CloseIdleConnections()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	fails, down := 0, false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-gone:
+			return
+		case <-tick.C:
+		}
+		err := probe(ctx, client, req)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil && down:
+			fails, down = 0, false
+			report(true, nil)
+		case err == nil:
+			fails = 0
+		case !down:
+			if fails++; fails >= failures {
+				down = true
+				report(false, fmt.Errorf("the engine's /health is failing: %w", err))
+			}
+		}
+	}
+}

@@ -158,6 +158,7 @@ func (e *Engine) stop(ctx context.Context) error {
 	case <-ctx.Done():
 		e.log.Warn().Int("pid", e.PID()).Msg("stop cancelled; killing the engine's process group")
 	}
+	e.killed.Store(true) // before the signal, so that waitExit sees it
 	e.signalGroup(syscall.SIGKILL)
 
 	kill := time.NewTimer(killWait + relayDrain)

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -87,6 +88,7 @@ type Engine struct {
 	ready     chan struct{} // closed when WaitReady saw 200
 
 	stopping atomic.Bool   // Stop was asked for
+	killed   atomic.Bool   // Stop sent SIGKILL (its grace ran out)
 	stopOnce atomic.Bool   // the first Stop call runs the stop sequence
 	stopDone chan struct{} // closed when that sequence has finished
 	stopErr  error         // set before stopDone is closed
@@ -173,6 +175,27 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	return e, nil
 }
 
+// stopExplains reports whether an exit is one that Stop could have caused: any
+// exit status after the SIGTERM, death by SIGTERM, or by SIGKILL once Stop sent
+// it. Any other signal (SIGKILL from the OOM killer or an operator, SIGSEGV, ...)
+// is a death, even during a stop: an engine can die while the worker drains.
+func (e *Engine) stopExplains(ps *os.ProcessState) bool {
+	if ps == nil {
+		return true
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() {
+		return true
+	}
+	switch ws.Signal() {
+	case syscall.SIGTERM:
+		return true
+	case syscall.SIGKILL:
+		return e.killed.Load()
+	}
+	return false
+}
+
 // Exited returns a channel closed when the child has exited, been reaped, its process group is
 // gone and its output has been read to the end.
 func (e *Engine) Exited() <-chan struct{} { return e.exited }
@@ -206,6 +229,9 @@ func (e *Engine) Phase() (phase string, since time.Time) { return e.phase.Get() 
 // group, lets the relays read the output to the end, then publishes the exit.
 func (e *Engine) waitExit(relays *sync.WaitGroup, outR, errR *os.File) {
 	waitErr := e.cmd.Wait() // safe while the relays read: the pipes are ours, not os/exec's
+	// Whether the exit was asked for is read now, before the output drains
+	// below; and a stop explains only the exits it can cause.
+	stopped := e.stopping.Load() && e.stopExplains(e.cmd.ProcessState)
 	e.clearGroup()
 
 	drained := make(chan struct{})
@@ -221,7 +247,7 @@ func (e *Engine) waitExit(relays *sync.WaitGroup, outR, errR *os.File) {
 	e.client.CloseIdleConnections()
 
 	e.exitErr = newExitError(e.cmd.ProcessState, waitErr, e.lines.Lines())
-	e.stopped = e.stopping.Load()
+	e.stopped = stopped
 	ev := e.log.Warn()
 	if e.stopped {
 		ev = e.log.Info()

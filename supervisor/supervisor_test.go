@@ -3,8 +3,11 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -230,5 +233,47 @@ func TestLookPathUsesChildPATH(t *testing.T) {
 	}
 	if _, err := lookPath("sleep", []string{"PATH=/nonexistent"}); !errors.Is(err, exec.ErrNotFound) {
 		t.Errorf("lookPath with a PATH lacking it = %v; want ErrNotFound", err)
+	}
+}
+
+// TestWatch: the engine counts as down after the given number of failed checks in
+// a row, and as up again on the first good one; the watch ends with its context.
+func TestWatch(t *testing.T) {
+	var healthy atomic.Bool
+	healthy.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	reports := make(chan bool, 8)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Watch(ctx, srv.URL, 10*time.Millisecond, 2, nil, func(up bool, err error) {
+			if up != (err == nil) {
+				t.Errorf("report(%v, %v): healthy and err disagree", up, err)
+			}
+			reports <- up
+		})
+	}()
+	healthy.Store(false)
+	if up := <-reports; up {
+		t.Fatal("first report says up; want down")
+	}
+	healthy.Store(true)
+	if up := <-reports; !up {
+		t.Fatal("second report says down; want up")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Watch did not end with its context")
+	}
+	if len(reports) != 0 {
+		t.Errorf("%d more reports; want none (down and up are reported once each)", len(reports))
 	}
 }

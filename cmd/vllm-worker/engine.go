@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -12,98 +11,120 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vllm-worker/vllm-worker/config"
+	"github.com/vllm-worker/vllm-worker/engine"
 	"github.com/vllm-worker/vllm-worker/supervisor"
 )
 
+// engineEvents is what the engine manager reports of the engine, each time its
+// state changes. The worker implements it; tests record it.
+type engineEvents interface {
+	// EngineStarting: a new engine process is starting; phase reads its start-up
+	// phase.
+	EngineStarting(phase func() (string, time.Time))
+	// EngineReady: the engine serves (first, after a restart, or when its
+	// /health answers again).
+	EngineReady()
+	// EngineDown: the engine stopped serving unexpectedly (before a restart, or
+	// before the manager gives up).
+	EngineDown(err error)
+	// EngineRestarting: a new engine is about to start after a failure.
+	EngineRestarting()
+}
+
 // engineManager owns the engine for the worker's whole life: it starts it, waits
-// until it serves, and when it dies either gives up (ENGINE_RESTART=never, the
-// serverless default: the platform replaces the worker) or restarts it with
-// exponential backoff (on-failure, for Pods and Kubernetes).
+// until it serves, watches its health, and when it dies either gives up
+// (ENGINE_RESTART=never, the serverless default: the platform replaces the
+// worker) or restarts it with exponential backoff (on-failure, for Pods and
+// Kubernetes). With ENGINE_URL there is no process: it waits for that server and
+// watches it.
 type engineManager struct {
 	cfg     *config.Config
 	environ []string
 	port    int    // the engine's loopback port, the same across restarts
 	url     string // its base URL
 	log     zerolog.Logger
+	events  engineEvents
+	backoff backoffPolicy
 
-	// onReady runs each time the engine starts serving; onDown each time it
-	// stops serving unexpectedly (before a restart, or before giving up).
-	onReady func()
-	onDown  func(err error)
-	// onStarting receives each new engine's start-up phase source.
-	onStarting func(phase func() (string, time.Time))
-	// onRestart runs before each restart after a failure.
-	onRestart func()
+	// stopped ends when stop is called.
+	stopped context.Context
+	cancel  context.CancelFunc
 
 	mu       sync.Mutex
 	current  *supervisor.Engine
 	stopping bool
-	stopped  chan struct{} // closed by stop
-	once     sync.Once
 }
 
-func newEngineManager(cfg *config.Config, environ []string, port int, url string, log zerolog.Logger) *engineManager {
-	return &engineManager{cfg: cfg, environ: environ, port: port, url: url, log: log, stopped: make(chan struct{})}
+// backoffPolicy is the wait between restarts: Min doubling to Max, back to Min
+// once an engine has served for ResetAfter.
+type backoffPolicy struct {
+	Min, Max, ResetAfter time.Duration
 }
 
-// Backoff between restarts: 1 s doubling to 1 min; reset once an engine has
-// served for restartResetAfter.
+var defaultBackoff = backoffPolicy{Min: time.Second, Max: time.Minute, ResetAfter: 5 * time.Minute}
+
+// Health watching of a serving engine (supervisor.Watch).
 const (
-	restartBackoffMin = time.Second
-	restartBackoffMax = time.Minute
-	restartResetAfter = 5 * time.Minute
+	healthWatchInterval = time.Second
+	healthWatchFailures = 2 // consecutive failed checks before the engine counts as down
 )
 
+func newEngineManager(cfg *config.Config, environ []string, port int, url string, log zerolog.Logger, events engineEvents) *engineManager {
+	m := &engineManager{cfg: cfg, environ: environ, port: port, url: url, log: log, events: events, backoff: defaultBackoff}
+	m.stopped, m.cancel = context.WithCancel(context.Background())
+	return m
+}
+
 // run manages the engine until stop is called (it returns nil) or the engine
-// fails and is not to be restarted (it returns the failure). ctx only cancels a
-// start-up in progress; stopping the engine is stop's job, after the drain.
+// fails and is not to be restarted (it returns an *engine.FatalError). ctx only
+// cancels a start-up in progress (run then returns nil); stopping a serving
+// engine is stop's job, after the drain.
 func (m *engineManager) run(ctx context.Context) error {
 	if m.cfg.Engine.URL != "" {
 		return m.runExternal(ctx)
 	}
-	backoff := restartBackoffMin
+	wait := m.backoff.Min
 	for attempt := 1; ; attempt++ {
 		started := time.Now()
-		err := m.runOnce(ctx, attempt)
-		if m.isStopping() {
+		served, err := m.runOnce(ctx, attempt)
+		if err == nil { // stopped, or a start-up interrupted by ctx
 			return nil
 		}
-		if ctx.Err() != nil {
-			var exit *supervisor.ExitError
-			if !errors.As(err, &exit) {
-				return nil // a start-up interrupted by the signal
+		m.events.EngineDown(err)
+		if m.isStopping() || ctx.Err() != nil || m.cfg.Engine.Restart != config.RestartOnFailure {
+			// An engine that died on its own during the drain is a death too.
+			reason := "the engine died"
+			if !served {
+				reason = "the engine failed to start"
 			}
-			// The engine died on its own while the worker drains: not a clean stop.
-			m.onDown(err)
-			return err
+			return &engine.FatalError{Reason: reason, Err: err}
 		}
-		m.onDown(err)
-		if m.cfg.Engine.Restart != config.RestartOnFailure {
-			return err
+		if time.Since(started) > m.backoff.ResetAfter {
+			wait = m.backoff.Min
 		}
-		if time.Since(started) > restartResetAfter {
-			backoff = restartBackoffMin
-		}
-		m.log.Warn().Err(err).Dur("backoff", backoff).Int("attempt", attempt+1).Msg("restarting the engine (ENGINE_RESTART=on-failure)")
+		m.log.Warn().Err(err).Dur("backoff", wait).Int("attempt", attempt+1).Msg("restarting the engine (ENGINE_RESTART=on-failure)")
+		t := time.NewTimer(wait)
 		select {
-		case <-time.After(backoff):
-		case <-m.stopped:
+		case <-t.C:
+		case <-m.stopped.Done():
+			t.Stop()
 			return nil
 		case <-ctx.Done():
+			t.Stop()
 			return nil
 		}
-		backoff = min(2*backoff, restartBackoffMax)
-		if m.onRestart != nil {
-			m.onRestart()
-		}
+		wait = min(2*wait, m.backoff.Max)
+		m.events.EngineRestarting()
 	}
 }
 
-// runOnce starts one engine and returns when it has exited (or failed to start).
-func (m *engineManager) runOnce(ctx context.Context, attempt int) error {
+// runOnce starts one engine and returns when it has exited (its error) or failed
+// to start. served says whether it ever served. The error is nil when the engine
+// stopped because stop was called, or ctx ended during the start.
+func (m *engineManager) runOnce(ctx context.Context, attempt int) (served bool, err error) {
 	self, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("find own executable: %w", err)
+		return false, fmt.Errorf("find own executable: %w", err)
 	}
 	argv := m.cfg.EngineArgv(m.port, self)
 	logged := make([]string, len(argv))
@@ -125,7 +146,10 @@ func (m *engineManager) runOnce(ctx context.Context, attempt int) error {
 		Logger:         m.log, // the supervisor adds component=engine
 	})
 	if err != nil {
-		return fmt.Errorf("start engine: %w", err)
+		if ctx.Err() != nil || m.isStopping() {
+			return false, nil
+		}
+		return false, err // supervisor.Start says "start engine: ..."
 	}
 	m.mu.Lock()
 	m.current = eng
@@ -133,92 +157,56 @@ func (m *engineManager) runOnce(ctx context.Context, attempt int) error {
 	m.mu.Unlock()
 	if stopping { // stop raced with the start
 		_ = eng.Stop(context.Background())
-		return nil
+		return false, nil
 	}
-	m.onStarting(eng.Phase)
+	m.events.EngineStarting(eng.Phase)
 	if err := eng.WaitReady(ctx); err != nil {
 		_ = eng.Stop(context.Background())
-		return fmt.Errorf("engine start-up: %w", err)
+		var exit *supervisor.ExitError
+		if m.isStopping() || (ctx.Err() != nil && !errors.As(err, &exit)) {
+			return false, nil
+		}
+		return false, fmt.Errorf("engine start-up: %w", err)
 	}
-	m.onReady()
+	m.events.EngineReady()
 	m.watch(eng.Exited())
 	<-eng.Exited()
-	if err := eng.Err(); err != nil {
-		return fmt.Errorf("engine died: %w", err)
+	if err := eng.Err(); err != nil { // nil when the exit followed stop
+		return true, err
 	}
-	return errors.New("engine died: it exited with status 0")
+	if m.isStopping() {
+		return true, nil
+	}
+	return true, errors.New("the engine exited with status 0")
 }
 
-// runExternal waits for an engine given by ENGINE_URL; the worker does not own
-// its process, so there is nothing to restart.
+// runExternal waits for an engine given by ENGINE_URL, then watches it until
+// stop; the worker does not own its process, so there is nothing to restart.
 func (m *engineManager) runExternal(ctx context.Context) error {
 	m.log.Info().Str("engine", m.url).Msg("waiting for the external engine")
-	err := supervisor.WaitHealthy(ctx, &http.Client{Timeout: 5 * time.Second}, m.url+"/health",
-		500*time.Millisecond, m.cfg.Engine.StartupTimeout)
+	err := supervisor.WaitHealthy(ctx, nil, m.url+"/health", 500*time.Millisecond, m.cfg.Engine.StartupTimeout)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		m.onDown(err)
-		return fmt.Errorf("external engine: %w", err)
+		m.events.EngineDown(err)
+		return &engine.FatalError{Reason: "the external engine never answered", Err: err}
 	}
-	m.onReady()
-	m.watch(ctx.Done())
+	m.events.EngineReady()
+	m.watch(nil)
 	return nil
 }
 
-// Health watching of a serving engine: vLLM's /health turns 503 as soon as its
-// engine core dies, seconds before the process exits, and an external engine has
-// no process to watch at all.
-const (
-	healthWatchInterval = time.Second
-	healthWatchFailures = 2 // consecutive failed checks before the engine counts as down
-)
-
-// watch checks the engine's /health until done is closed or stop is called. The
-// engine counts as down after healthWatchFailures failed checks, and as ready
-// again after one good check.
-func (m *engineManager) watch(done <-chan struct{}) {
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
-	defer client.CloseIdleConnections()
-	tick := time.NewTicker(healthWatchInterval)
-	defer tick.Stop()
-	fails, down := 0, false
-	for {
-		select {
-		case <-done:
-			return
-		case <-m.stopped:
-			return
-		case <-tick.C:
-		}
-		err := probeHealth(client, m.url+"/health")
-		switch {
-		case err == nil && down:
-			fails, down = 0, false
+// watch checks the engine's /health until gone is closed or stop is called.
+func (m *engineManager) watch(gone <-chan struct{}) {
+	supervisor.Watch(m.stopped, m.url+"/health", healthWatchInterval, healthWatchFailures, gone, func(healthy bool, err error) {
+		if healthy {
 			m.log.Info().Msg("the engine's /health answers again")
-			m.onReady()
-		case err == nil:
-			fails = 0
-		case !down:
-			if fails++; fails >= healthWatchFailures {
-				down = true
-				m.onDown(fmt.Errorf("the engine's /health is failing: %w", err))
-			}
+			m.events.EngineReady()
+			return
 		}
-	}
-}
-
-func probeHealth(client *http.Client, url string) error {
-	resp, err := client.Get(url)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return nil
+		m.events.EngineDown(err)
+	})
 }
 
 func (m *engineManager) isStopping() bool {
@@ -234,7 +222,7 @@ func (m *engineManager) stop() {
 	m.stopping = true
 	eng := m.current
 	m.mu.Unlock()
-	m.once.Do(func() { close(m.stopped) })
+	m.cancel()
 	if eng != nil {
 		if err := eng.Stop(context.Background()); err != nil {
 			m.log.Warn().Err(err).Msg("engine stop")

@@ -7,11 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
-	"time"
 
-	"github.com/vllm-worker/vllm-worker/engine"
-	"github.com/vllm-worker/vllm-worker/runpod"
 	"github.com/vllm-worker/vllm-worker/runpod/serverless"
 )
 
@@ -49,7 +45,8 @@ func readTestInput(value string) ([]byte, error) {
 
 // runTestInput is the local test mode: it starts the engine, really runs one
 // job (streamed items too), prints each item and the result as JSON lines, stops
-// the engine, and fails when the job failed.
+// the engine, and fails when the job failed. It is the same worker as serve's,
+// with only the engine and the runner.
 func runTestInput(ctx context.Context, value string, environ []string, stdout, stderr io.Writer) error {
 	job, err := readTestInput(value)
 	if err != nil {
@@ -59,41 +56,18 @@ func runTestInput(ctx context.Context, value string, environ []string, stdout, s
 	if err != nil {
 		return err
 	}
-	w := &worker{cfg: cfg, environ: environ, log: newLogger(cfg.Worker.LogFormat, cfg.Worker.LogLevel, stderr)}
-	engineURL, enginePort, err := w.engineURL()
+	w, err := newWorker(cfg, environ, newLogger(cfg.Worker.LogFormat, cfg.Worker.LogLevel, stderr), engineOnly)
 	if err != nil {
 		return err
 	}
-	client := engine.New(engine.Options{BaseURL: engineURL})
-	models := engine.NewModels(client, cfg.ServedModelNames())
-	runner := &runpod.Runner{Engine: client, Models: models, Batch: w.batchPolicy(), RawOpenAI: cfg.OpenAI.RawOutput}
-
-	ready := make(chan struct{})
-	mgr := newEngineManager(cfg, environ, enginePort, engineURL, w.log)
-	mgr.onStarting = func(func() (string, time.Time)) {}
-	var readyOnce sync.Once // onReady runs again when the engine's /health recovers
-	mgr.onReady = func() { readyOnce.Do(func() { close(ready) }) }
-	mgr.onDown = func(error) {}
-	engineDone := make(chan error, 1)
-	go func() { engineDone <- mgr.run(ctx) }()
-	defer func() {
-		mgr.stop()
-		<-engineDone
-	}()
-	select {
-	case <-ready:
-	case err := <-engineDone:
-		engineDone <- err // for the deferred wait
-		if err == nil {
-			err = errors.New("interrupted")
+	err = w.run(ctx, func(ctx context.Context) error {
+		if err := serverless.RunLocal(ctx, w.runner, job, stdout); err != nil {
+			return &exitError{code: 1, msg: "test job failed: " + err.Error()}
 		}
-		return fmt.Errorf("engine: %w", err)
+		return nil
+	})
+	if err == nil && ctx.Err() != nil {
+		return errors.New("interrupted before the job ran")
 	}
-	if _, err := models.Refresh(ctx); err != nil {
-		w.log.Warn().Err(err).Msg("could not list the engine's models")
-	}
-	if err := serverless.RunLocal(ctx, runner, job, stdout); err != nil {
-		return &exitError{code: 1, msg: "test job failed: " + err.Error()}
-	}
-	return nil
+	return err
 }

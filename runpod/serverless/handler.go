@@ -62,9 +62,14 @@ type HandlerOptions struct {
 	// MaxConcurrency bounds the jobs in flight (MAX_CONCURRENCY). Zero means 1.
 	MaxConcurrency int
 	// DrainTimeout is how long, once Run's context ends, jobs in flight may run
-	// on before they are failed with "the worker is shutting down". Zero fails
-	// them at once.
+	// on before they are failed with "the worker is shutting down" (CutDrain
+	// ends it sooner). Zero fails them at once.
 	DrainTimeout time.Duration
+	// EngineGone, when set, is asked after a job failed on an engine error of
+	// status 5xx: it returns the engine's exit if the engine died within wait
+	// (the broken stream and the process's exit race), and then the whole
+	// handler is aborted, as after a CUDA error.
+	EngineGone func(wait time.Duration) error
 	// Version is sent as runpod_version and in the User-Agent
 	// "vllm-worker/<Version>". Empty means "dev".
 	Version string
@@ -151,6 +156,9 @@ type Handler struct {
 	// stream items still queued are dropped (final results are still posted).
 	drainOver context.Context
 	endDrain  context.CancelFunc
+	// cut is closed by CutDrain: the drain ends now.
+	cut     chan struct{}
+	cutOnce sync.Once
 
 	mu   sync.Mutex
 	jobs map[string]*handlerJob // taken and not finished
@@ -227,6 +235,7 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	h.abortCtx, h.abort = context.WithCancelCause(context.Background())
 	h.jobsCtx, h.cancelJobs = context.WithCancelCause(h.abortCtx)
 	h.drainOver, h.endDrain = context.WithCancel(context.Background())
+	h.cut = make(chan struct{})
 	return h, nil
 }
 
@@ -332,14 +341,26 @@ func (h *Handler) drain() {
 	case <-done:
 	case <-h.abortCtx.Done():
 	case <-timer.C:
-		if n := len(h.InProgress()); n > 0 {
-			h.o.Log.Warn().Int("jobs", n).Msg("drain timeout: failing the jobs still running")
-		}
-		h.endDrain()
-		h.cancelJobs(errDraining)
+		h.cutJobs("drain timeout")
+	case <-h.cut:
+		h.cutJobs("the drain was cut short")
 	}
 	<-done
 }
+
+// cutJobs ends the drain: the jobs still running are failed.
+func (h *Handler) cutJobs(why string) {
+	if n := len(h.InProgress()); n > 0 {
+		h.o.Log.Warn().Int("jobs", n).Msg(why + ": failing the jobs still running")
+	}
+	h.endDrain()
+	h.cancelJobs(errDraining)
+}
+
+// CutDrain ends the drain after Run's context ended at once, as if its
+// DrainTimeout had passed (a second SIGTERM). Before the drain it makes it end
+// as soon as it begins.
+func (h *Handler) CutDrain() { h.cutOnce.Do(func() { close(h.cut) }) }
 
 // Abort is called when the engine died: every running job fails with err's
 // message and its result carries "stopPod": true, no job is taken any more, and

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/vllm-worker/vllm-worker/engine"
 	"github.com/vllm-worker/vllm-worker/runpod"
 )
 
@@ -81,6 +83,8 @@ func (h *Handler) runJob(j *handlerJob, hasSlot bool) {
 	stream, items, err := h.execute(j, log)
 	if err != nil && j.ctx.Err() != nil {
 		err = context.Cause(j.ctx) // the shutdown or abort, not the engine's echo of it
+	} else if fatal := h.engineFailure(err); fatal != nil {
+		h.Abort(fatal) // this job's result, like every running one's, carries stopPod
 	}
 	body := resultBody(items, err, h.abortCtx.Err() != nil)
 	// Checked last, just before the POST: a job stopped at any moment until now
@@ -147,4 +151,28 @@ func resultBody(items []json.RawMessage, err error, stopPod bool) []byte {
 		StopPod bool   `json:"stopPod,omitempty"`
 	}{err.Error(), stopPod})
 	return b
+}
+
+// engineExitGrace is how long a failed job waits for the engine's exit to be
+// seen: the broken stream and the process exit race.
+const engineExitGrace = 2 * time.Second
+
+// engineFailure tells a job's failure from the engine's: a CUDA error (after
+// which the GPU cannot be trusted), or an engine that died under the job. Either
+// is an *engine.FatalError, and aborts the handler so that the worker exits and
+// the platform replaces it, as worker-vllm does.
+func (h *Handler) engineFailure(err error) error {
+	var ee *engine.Error
+	if err == nil || !errors.As(err, &ee) || ee.Status < 500 {
+		return nil
+	}
+	if ee.Fatal() {
+		return &engine.FatalError{Reason: "the engine reported a CUDA error", Err: ee}
+	}
+	if h.o.EngineGone != nil {
+		if dead := h.o.EngineGone(engineExitGrace); dead != nil {
+			return &engine.FatalError{Reason: "the engine died", Err: dead}
+		}
+	}
+	return nil
 }

@@ -155,7 +155,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 
 // commandLine is how this run was invoked, for the report.
 func commandLine(args []string) string {
-	s := "go run ./bench"
+	s := "go run ./cmd/bench"
 	for _, a := range args {
 		if strings.ContainsAny(a, " '\"") {
 			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"

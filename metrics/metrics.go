@@ -30,7 +30,21 @@ type Metrics struct {
 	engineUp       prometheus.Gauge
 	engineRestarts prometheus.Counter
 	limits         map[string]prometheus.Counter // by limit, one child each, made up front
+	aborted        map[string]prometheus.Counter // by reason, one child each, made up front
 }
+
+// The reasons an engine request is aborted before its end, the label values of
+// vllm_worker_requests_aborted_total.
+const (
+	AbortClientGone   = "client_gone"   // an HTTP client left mid-answer
+	AbortCancel       = "cancel"        // /cancel of a running job
+	AbortJobStop      = "job_stop"      // RunPod's job-stop
+	AbortIdleTimeout  = "idle_timeout"  // the engine sent nothing for STREAM_IDLE_TIMEOUT_SECONDS
+	AbortWriteTimeout = "write_timeout" // a client read nothing for CLIENT_WRITE_TIMEOUT_SECONDS
+	AbortShutdown     = "shutdown"      // the drain after SIGTERM ended with it still running
+)
+
+var abortReasons = []string{AbortClientGone, AbortCancel, AbortJobStop, AbortIdleTimeout, AbortWriteTimeout, AbortShutdown}
 
 // The limits of contract section 8, the label values of
 // vllm_worker_limit_rejections_total.
@@ -100,6 +114,13 @@ func New() *Metrics {
 	for _, l := range limitNames {
 		m.limits[l] = limits.WithLabelValues(l)
 	}
+	aborted := f(prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vllm_worker_requests_aborted_total", Help: "Engine requests (of HTTP requests and jobs) aborted before their end, by reason.",
+	}, []string{"reason"})).(*prometheus.CounterVec)
+	m.aborted = make(map[string]prometheus.Counter, len(abortReasons))
+	for _, r := range abortReasons {
+		m.aborted[r] = aborted.WithLabelValues(r)
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -156,7 +177,7 @@ func (m *Metrics) Job(outcome string) {
 
 // HandlerCounters are handler mode's running totals.
 type HandlerCounters struct {
-	Completed, Failed, Cancelled      int64
+	Completed, Failed, Cancelled, Cut int64
 	DeliveryRetries, DeliveryFailures int64
 }
 
@@ -171,10 +192,11 @@ func (m *Metrics) WatchHandler(stats func() HandlerCounters) {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
 			func() float64 { return float64(v(stats())) }))
 	}
-	const jobsHelp = "Handler mode: finished serverless jobs by outcome (cancelled: stopped by RunPod, no result posted)."
+	const jobsHelp = "Handler mode: finished serverless jobs by outcome (cancelled: stopped by RunPod; shutdown: cut by the shutdown past its grace; neither posts a result)."
 	counter("vllm_worker_handler_jobs_total", jobsHelp, prometheus.Labels{"outcome": "completed"}, func(c HandlerCounters) int64 { return c.Completed })
 	counter("vllm_worker_handler_jobs_total", jobsHelp, prometheus.Labels{"outcome": "failed"}, func(c HandlerCounters) int64 { return c.Failed })
 	counter("vllm_worker_handler_jobs_total", jobsHelp, prometheus.Labels{"outcome": "cancelled"}, func(c HandlerCounters) int64 { return c.Cancelled })
+	counter("vllm_worker_handler_jobs_total", jobsHelp, prometheus.Labels{"outcome": "shutdown"}, func(c HandlerCounters) int64 { return c.Cut })
 	counter("vllm_worker_delivery_retries_total", "Handler mode: requests to RunPod (take, stream, done) tried again.", nil,
 		func(c HandlerCounters) int64 { return c.DeliveryRetries })
 	counter("vllm_worker_delivery_failures_total", "Handler mode: stream items and results that could not be delivered after every retry.", nil,
@@ -188,6 +210,17 @@ func (m *Metrics) LimitHit(limit string) {
 		return
 	}
 	if c := m.limits[limit]; c != nil {
+		c.Inc()
+	}
+}
+
+// Aborted counts one engine request aborted before its end, for reason (one of
+// the Abort constants; any other is ignored).
+func (m *Metrics) Aborted(reason string) {
+	if m == nil {
+		return
+	}
+	if c := m.aborted[reason]; c != nil {
 		c.Inc()
 	}
 }

@@ -27,9 +27,13 @@ type nativeChoice struct {
 	Tokens []string `json:"tokens"`
 }
 
+// nativeUsage is an item's token counts. Input is left out until the engine
+// has said how many tokens the prompt has (vLLM says it on every chunk, with the
+// continuous usage the worker asks for; another server may say it only at the
+// end): an item never reports a count that is not true.
 type nativeUsage struct {
-	Input  int64 `json:"input"`
-	Output int64 `json:"output"`
+	Input  *int64 `json:"input,omitempty"`
+	Output int64  `json:"output"`
 }
 
 // nativeRequest builds the engine request of a native job: messages (or a
@@ -97,23 +101,22 @@ func (r *Runner) runNative(ctx context.Context, requestID string, in *Input, pol
 	defer resp.Body.Close()
 
 	c := &collector{emit: emit}
-	var promptTokens atomic.Int64 // written by the reader, read by flushes
-	var output int64              // tokens flushed so far; touched only by flush
-	var completion int64
+	var counts tokenCounts
 	whole := make([]strings.Builder, n)
 	flush := func(units []batching.Unit) error {
 		item := nativeItem{Choices: make([]nativeChoice, n)}
 		for i := range item.Choices {
 			item.Choices[i].Tokens = []string{}
 		}
+		tokens := 0
 		for _, u := range units {
-			if u.Tag < n {
+			if u.Tag < n { // not the usage unit
 				item.Choices[u.Tag].Tokens = append(item.Choices[u.Tag].Tokens, string(u.Data))
+				tokens++
 			}
 		}
-		output += int64(len(units))
-		r.Metrics.Batch("tokens", len(units))
-		item.Usage = nativeUsage{Input: promptTokens.Load(), Output: output}
+		r.Metrics.Batch("tokens", tokens)
+		item.Usage = counts.flushed(int64(tokens))
 		b, err := json.Marshal(item)
 		if err != nil {
 			return fmt.Errorf("encode item: %w", err)
@@ -128,8 +131,17 @@ func (r *Runner) runNative(ctx context.Context, requestID string, in *Input, pol
 			return fmt.Errorf("a chunk that is not JSON: %w", err)
 		}
 		if chunk.Usage != nil {
-			promptTokens.Store(chunk.Usage.PromptTokens)
-			completion = chunk.Usage.CompletionTokens
+			final := len(chunk.Choices) == 0
+			counts.engineSaid(chunk.Usage.PromptTokens, chunk.Usage.CompletionTokens, final)
+			if final && in.Stream && !counts.settled() {
+				// The last item must carry the engine's final usage. A unit of
+				// no token (tag n, "usage") takes it there: it joins the tokens
+				// still waiting, or, when they were all flushed with an older
+				// usage, makes an item of its own.
+				if err := add(n, nil, nil); err != nil {
+					return relay.Gone(err)
+				}
+			}
 		}
 		for _, ch := range chunk.Choices {
 			text := ch.Delta.Content + ch.Text
@@ -138,6 +150,7 @@ func (r *Runner) runNative(ctx context.Context, requestID string, in *Input, pol
 			}
 			if !in.Stream {
 				whole[ch.Index].WriteString(text)
+				counts.seen.Add(1)
 				continue
 			}
 			if err := add(ch.Index, []byte(text), nil); err != nil {
@@ -146,11 +159,10 @@ func (r *Runner) runNative(ctx context.Context, requestID string, in *Input, pol
 		}
 		return nil
 	}
-	res := relay.Run(ctx, resp.Body, relay.Options{Policy: policy, DoneExpected: true, Units: units, Flush: flush})
-	if err := streamError(ctx, res); err != nil || in.Stream {
+	if err := r.relay(ctx, resp.Body, relay.Options{Policy: policy, DoneExpected: true, Units: units, Flush: flush}); err != nil || in.Stream {
 		return c.out, err
 	}
-	item := nativeItem{Choices: make([]nativeChoice, n), Usage: nativeUsage{Input: promptTokens.Load(), Output: completion}}
+	item := nativeItem{Choices: make([]nativeChoice, n), Usage: counts.flushed(counts.seen.Load())}
 	for i := range whole {
 		item.Choices[i].Tokens = []string{whole[i].String()}
 	}
@@ -160,4 +172,49 @@ func (r *Runner) runNative(ctx context.Context, requestID string, in *Input, pol
 	}
 	err = c.add(b)
 	return c.out, err
+}
+
+// tokenCounts follows a native job's token counts, as the engine says them and
+// as the worker counts them. The engine's reader writes it and the batch
+// flushes (on the reader's goroutine or the time cap's) read it.
+type tokenCounts struct {
+	prompt    atomic.Int64 // the prompt's tokens; 0 until the engine said it
+	final     atomic.Int64 // the engine's final completion_tokens (the usage chunk of a stream); 0 until then
+	seen      atomic.Int64 // token deltas seen, for a job that is not streamed
+	delivered int64        // token deltas in the items so far; flushes only
+	// What the last item said, for settled.
+	saidInput, saidOutput atomic.Int64
+}
+
+// settled reports whether the last item already said what the engine's final
+// usage says, so that no item need follow to say it.
+func (t *tokenCounts) settled() bool {
+	return t.saidInput.Load() == t.prompt.Load() && t.saidOutput.Load() >= t.final.Load()
+}
+
+// engineSaid records a usage object of the engine: of one chunk (continuous
+// usage), or the stream's final one (choices empty).
+func (t *tokenCounts) engineSaid(prompt, completion int64, final bool) {
+	if prompt > 0 {
+		t.prompt.Store(prompt)
+	}
+	if final {
+		t.final.Store(completion)
+	}
+}
+
+// flushed counts units more tokens into the items and returns the usage of the
+// item that holds them: the prompt's count once the engine has said it, and the
+// tokens so far, or the engine's final count once it has said it (it counts
+// tokens whose text is empty, which make no delta).
+func (t *tokenCounts) flushed(units int64) nativeUsage {
+	t.delivered += units
+	u := nativeUsage{Output: max(t.delivered, t.final.Load())}
+	p := t.prompt.Load()
+	if p > 0 {
+		u.Input = &p
+	}
+	t.saidInput.Store(p)
+	t.saidOutput.Store(u.Output)
+	return u
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/vllm-worker/vllm-worker/batching"
 	"github.com/vllm-worker/vllm-worker/engine"
@@ -24,7 +25,12 @@ type Runner struct {
 	// RawOpenAI makes streamed OpenAI items strings of whole SSE events
 	// (RAW_OPENAI_OUTPUT=1) instead of lists of parsed chunks.
 	RawOpenAI bool
-	// Metrics records the size of every streamed item; nil records nothing.
+	// IdleTimeout fails a job whose engine stream sent nothing for this long (a
+	// gap, not a total; STREAM_IDLE_TIMEOUT_SECONDS), aborting its engine
+	// request; zero means none.
+	IdleTimeout time.Duration
+	// Metrics records the size of every streamed item and the streams ended by
+	// IdleTimeout; nil records nothing.
 	Metrics *metrics.Metrics
 }
 
@@ -78,8 +84,19 @@ func (r *Runner) send(ctx context.Context, requestID, method, path string, body 
 	return resp, nil
 }
 
-// streamError is the job's error for how its stream ended: nil when done, the
-// engine's error (an error event, a cut, ...), the consumer's, or ctx's.
+// relay reads one engine stream of a job (see relay.Run) and returns the job's
+// error for how it ended: nil when done, the engine's error (an error event, a
+// cut, a stream quiet past IdleTimeout, ...), the consumer's, or ctx's.
+func (r *Runner) relay(ctx context.Context, body io.ReadCloser, o relay.Options) error {
+	o.IdleTimeout = r.IdleTimeout
+	res := relay.Run(ctx, body, o)
+	if res.End == relay.Idle {
+		r.Metrics.Aborted(metrics.AbortIdleTimeout)
+	}
+	return streamError(ctx, res)
+}
+
+// streamError is the job's error for how its stream ended.
 func streamError(ctx context.Context, res relay.Result) error {
 	switch {
 	case res.End == relay.Done:
@@ -126,12 +143,12 @@ func (r *Runner) runOpenAI(ctx context.Context, requestID string, in *Input, pol
 	defer resp.Body.Close()
 	c := &collector{emit: emit}
 	if relay.IsEventStream(resp) {
-		res := relay.Run(ctx, resp.Body, relay.Options{
+		err := r.relay(ctx, resp.Body, relay.Options{
 			Policy:       policy,
 			DoneExpected: relay.DoneExpected(in.Path),
 			Flush:        r.eventItems(c),
 		})
-		return c.out, streamError(ctx, res)
+		return c.out, err
 	}
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {

@@ -212,6 +212,7 @@ func (s *Store) runJob(j *job) {
 		defer cancel()
 	}
 	log.Debug().Msg("job started")
+	started := time.Now()
 	_, err = s.o.Runner.Run(ctx, j.id, in, func(item json.RawMessage) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -224,16 +225,25 @@ func (s *Store) runJob(j *job) {
 		j.notify()
 		return nil
 	})
+	log = log.With().Dur("took", time.Since(started)).Logger()
 	switch {
 	case err == nil:
 		s.finish(j, StatusCompleted, "")
+		log.Debug().Str("end", "completed").Msg("job completed")
+	case j.ctx.Err() != nil && s.base.Err() != nil:
+		s.finish(j, StatusCancelled, "the worker shut down")
+		s.o.Metrics.Aborted(metrics.AbortShutdown)
+		log.Warn().Str("end", "shutdown").Msg("job cut by the shutdown; its engine request was aborted")
 	case j.ctx.Err() != nil:
-		s.finish(j, StatusCancelled, "") // cancelled, or the store closed
+		s.finish(j, StatusCancelled, "") // no-op: /cancel finished it before its context ended
+		s.o.Metrics.Aborted(metrics.AbortCancel)
+		log.Info().Str("end", "cancelled").Msg("job cancelled; its engine request was aborted")
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		s.finish(j, StatusTimedOut, "the job ran longer than its executionTimeout")
+		log.Warn().Str("end", "timed_out").Msg("job ran past its executionTimeout; its engine request was aborted")
 	default:
-		log.Warn().Err(err).Msg("job failed")
 		s.finish(j, StatusFailed, err.Error())
+		log.Warn().Err(err).Str("end", "failed").Msg("job failed")
 	}
 }
 

@@ -38,7 +38,7 @@ FUZZ_TARGETS := \
 	./engine:FuzzCleanPath \
 	./batching:FuzzRechunker \
 	./config:FuzzLoad \
-	./runpod:FuzzParseInput ./runpod/serverless:FuzzParseTaken \
+	./runpod:FuzzParseInput ./runpod:FuzzMergeItems ./runpod/serverless:FuzzParseTaken \
 	./supervisor:FuzzLineReader ./sim:FuzzParse
 
 fuzz-short: ## run every fuzz target for FUZZTIME (default 5s)

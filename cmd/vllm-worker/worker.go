@@ -80,7 +80,8 @@ func newWorker(cfg *config.Config, environ []string, logger zerolog.Logger, p pa
 	}
 	w.client = engine.New(engine.Options{BaseURL: engineURL, FirstByteTimeout: firstByte})
 	w.models = engine.NewModels(w.client, cfg.ServedModelNames())
-	w.runner = &runpod.Runner{Engine: w.client, Models: w.models, Batch: w.batchPolicy(), RawOpenAI: cfg.OpenAI.RawOutput, Metrics: w.metrics}
+	w.runner = &runpod.Runner{Engine: w.client, Models: w.models, Batch: w.batchPolicy(), RawOpenAI: cfg.OpenAI.RawOutput,
+		IdleTimeout: cfg.Worker.StreamIdleTimeout, Metrics: w.metrics}
 	w.mgr = newEngineManager(cfg, environ, enginePort, engineURL, logger, w)
 	if p == engineOnly {
 		return w, nil
@@ -145,6 +146,7 @@ func (w *worker) newHandler() error {
 		MaxConcurrency: w.cfg.Worker.MaxConcurrency,
 		DrainTimeout:   w.cfg.Worker.ShutdownGrace,
 		EngineGone:     w.mgr.exitedWithin,
+		Metrics:        w.metrics,
 		Version:        version,
 		Log:            w.log,
 	})
@@ -154,7 +156,7 @@ func (w *worker) newHandler() error {
 	w.handler = h
 	w.metrics.WatchHandler(func() metrics.HandlerCounters {
 		st := h.Stats()
-		return metrics.HandlerCounters{Completed: st.Completed, Failed: st.Failed, Cancelled: st.Cancelled,
+		return metrics.HandlerCounters{Completed: st.Completed, Failed: st.Failed, Cancelled: st.Cancelled, Cut: st.Cut,
 			DeliveryRetries: st.DeliveryRetries, DeliveryFailures: st.DeliveryFailures}
 	})
 	return nil

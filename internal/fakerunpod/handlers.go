@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,40 @@ func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = f
+}
+
+// SetPostLatency sets how long the stream and done POSTs to come take.
+func (s *Server) SetPostLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
+}
+
+// FailStreamForGood answers the nth distinct stream POST of a job (1-based, by
+// body: its retries carry the same body) with 500 on every try: a stream item
+// that can never be delivered.
+func (s *Server) FailStreamForGood(jobID string, nth int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.permanent[jobID] = nth
+}
+
+// delay waits the POST latency, or until the client leaves.
+func (s *Server) delay(r *http.Request) bool {
+	s.mu.Lock()
+	d := s.latency
+	s.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 // FailTakes answers the next n job-take calls (single or batch) with status,
@@ -74,6 +109,7 @@ func (s *Server) handleTake(w http.ResponseWriter, r *http.Request, batch bool) 
 			for _, j := range jobs {
 				s.taken[j.ID] = true
 				s.order = append(s.order, j.ID)
+				s.times[j.ID] = &JobTimes{Taken: time.Now()}
 			}
 			s.flight += n
 			s.maxFl = max(s.maxFl, s.flight)
@@ -171,6 +207,28 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, job string
 	if err != nil {
 		return
 	}
+	s.mu.Lock()
+	s.posting[job]++
+	s.maxPost[job] = max(s.maxPost[job], s.posting[job])
+	nth := slices.Index(s.bodies[job], string(body)) + 1
+	if nth == 0 {
+		s.bodies[job] = append(s.bodies[job], string(body))
+		nth = len(s.bodies[job])
+	}
+	failForGood := s.permanent[job] == nth
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.posting[job]--
+		s.mu.Unlock()
+	}()
+	if !s.delay(r) {
+		return
+	}
+	if failForGood {
+		http.Error(w, "injected permanent fault", http.StatusInternalServerError)
+		return
+	}
 	if s.fault(w, "stream", job, body) {
 		return
 	}
@@ -183,6 +241,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, job string
 	}
 	s.mu.Lock()
 	s.streams[job] = append(s.streams[job], streamItem{output: v.Output, isStream: r.URL.Query().Get("isStream")})
+	if t := s.times[job]; t != nil {
+		t.StreamPosts = append(t.StreamPosts, time.Now())
+	}
 	s.notifyLocked()
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
@@ -191,6 +252,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, job string
 func (s *Server) handleDone(w http.ResponseWriter, r *http.Request, job string) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
+		return
+	}
+	if !s.delay(r) {
 		return
 	}
 	if s.fault(w, "done", job, body) {
@@ -212,6 +276,9 @@ func (s *Server) handleDone(w http.ResponseWriter, r *http.Request, job string) 
 	}
 	s.mu.Lock()
 	s.dones[job] = append(s.dones[job], d)
+	if t := s.times[job]; t != nil && t.Done.IsZero() {
+		t.Done = time.Now()
+	}
 	if s.taken[job] {
 		s.taken[job] = false
 		s.flight--

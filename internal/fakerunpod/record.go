@@ -203,3 +203,23 @@ func (s *Server) WaitStream(ctx context.Context, jobID string, n int) error {
 func (s *Server) WaitPing(ctx context.Context, ok func(Ping) bool) error {
 	return s.Wait(ctx, func() bool { return slices.ContainsFunc(s.Pings(), ok) })
 }
+
+// Times returns when a job was taken, its stream POSTs accepted and its result
+// received (zero times for what has not happened).
+func (s *Server) Times(jobID string) JobTimes {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.times[jobID]
+	if t == nil {
+		return JobTimes{}
+	}
+	return JobTimes{Taken: t.Taken, Done: t.Done, StreamPosts: slices.Clone(t.StreamPosts)}
+}
+
+// MaxStreamPostsAtOnce is the most stream POSTs of a job the server was
+// answering at once: 1 when the worker posts a job's items one after another.
+func (s *Server) MaxStreamPostsAtOnce(jobID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxPost[jobID]
+}

@@ -34,6 +34,9 @@ type Options struct {
 	LongPoll time.Duration
 	// RetryAfter is the Retry-After header of injected 429 answers. Empty means "1".
 	RetryAfter string
+	// PostLatency is how long every stream and done POST takes before it is
+	// answered, as for a worker far from RunPod's API. Zero means none.
+	PostLatency time.Duration
 }
 
 // Server is the fake RunPod job API, an httptest server.
@@ -59,6 +62,21 @@ type Server struct {
 	faulted map[string]bool
 	nFaults int
 	takeErr struct{ status, n int }
+	latency time.Duration
+	// permanent: job id -> the nth distinct stream body (1-based) answered 500
+	// on every try.
+	permanent map[string]int
+	bodies    map[string][]string // job id -> distinct stream bodies, in first-seen order
+	posting   map[string]int      // job id -> stream POSTs being answered now
+	maxPost   map[string]int      // job id -> the most stream POSTs answered at once
+	times     map[string]*JobTimes
+}
+
+// JobTimes are when a job was handed out and when its result arrived.
+type JobTimes struct {
+	Taken, Done time.Time
+	// StreamPosts are the times the stream POSTs of the job were accepted.
+	StreamPosts []time.Time
 }
 
 // Job is a queued job.
@@ -88,6 +106,8 @@ func New(tb testing.TB, o Options) *Server {
 	s := &Server{
 		o: o, changed: make(chan struct{}), taken: map[string]bool{},
 		streams: map[string][]streamItem{}, dones: map[string][]Done{}, faulted: map[string]bool{},
+		latency: o.PostLatency, permanent: map[string]int{}, bodies: map[string][]string{},
+		posting: map[string]int{}, maxPost: map[string]int{}, times: map[string]*JobTimes{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	tb.Cleanup(s.Close)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -172,29 +173,48 @@ func unavailable(t *testing.T) (tmpl string, hits *atomic.Int64) {
 	return srv.URL + "/job-stream/$RUNPOD_POD_ID/$ID?gpu=x", hits
 }
 
-// dropLines returns the log lines that report dropped stream items.
-func dropLines(logs string) []string {
+// givenUpLines returns the log lines that report a stream item given up.
+func givenUpLines(logs string) []string {
 	var out []string
 	for _, line := range strings.Split(logs, "\n") {
-		if strings.Contains(line, "stream items dropped") {
+		if strings.Contains(line, "could not be delivered to RunPod; its content joins the next item") {
 			out = append(out, line)
 		}
 	}
 	return out
 }
 
-// TestHandlerStreamBudgetPerJob: a stream URL that keeps failing costs a job one
-// retry budget, not one per item: once an item is given up, the job's other
-// items are dropped, each counted, and logged once with the job id.
-func TestHandlerStreamBudgetPerJob(t *testing.T) {
+// tokens joins the tokens of native items, choice 0.
+func tokens(t *testing.T, items []json.RawMessage) string {
+	t.Helper()
+	var b strings.Builder
+	for _, it := range items {
+		var v struct {
+			Choices []struct{ Tokens []string } `json:"choices"`
+		}
+		if err := json.Unmarshal(it, &v); err != nil || len(v.Choices) == 0 {
+			t.Fatalf("item %s: %v", it, err)
+		}
+		for _, tok := range v.Choices[0].Tokens {
+			b.WriteString(tok)
+		}
+	}
+	return b.String()
+}
+
+// TestHandlerStreamURLDown: a stream URL that keeps failing costs each item its
+// own bounded retries, but the items never queue up: while one is retried the
+// job's later ones merge into one waiting item, and a given-up item's content
+// joins the next. So the job ends soon after its retries, each give-up is logged
+// with the job id and counted, and the final result holds every token.
+func TestHandlerStreamURLDown(t *testing.T) {
 	var logs syncBuffer
 	x := newHarness(t, sim.Options{}, HandlerOptions{
 		MaxConcurrency: 2, Log: zerolog.New(&logs), RetryMaxAttempts: 1000, RetryMaxElapsed: 300 * time.Millisecond,
 	})
 	var hits *atomic.Int64
 	x.h.o.StreamURL, hits = unavailable(t)
-	// max_batch_size 1: one item per token, 40 items a job (12 s of retries
-	// if each item had its own budget).
+	// max_batch_size 1: 40 items a job, 12 s of retries if they queued up.
 	for _, id := range []string{"a", "b"} {
 		x.rp.Enqueue(id, json.RawMessage(`{"prompt":"x","stream":true,"max_batch_size":1,"sampling_params":{"max_tokens":40}}`))
 	}
@@ -204,46 +224,80 @@ func TestHandlerStreamBudgetPerJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("the results took %v: each stream item got its own retry budget", d)
+		t.Errorf("the results took %v: the stream items queued up", d)
 	}
 	if err := x.stop(); err != nil {
 		t.Fatal(err)
 	}
-	var items int64
+	want, err := x.direct(`{"prompt":"x","stream":true,"max_batch_size":1,"sampling_params":{"max_tokens":40}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, id := range []string{"a", "b"} {
 		d := x.rp.Dones(id)
-		if len(d) != 1 || d[0].Error != "" || len(d[0].Output) < 2 {
-			t.Fatalf("%s: %+v; want one result with several items", id, d)
+		if len(d) != 1 || d[0].Error != "" || tokens(t, d[0].Output) != tokens(t, want) {
+			t.Fatalf("%s: %+v; want one result with every token", id, d)
 		}
-		items += int64(len(d[0].Output))
 	}
-	if st := x.h.Stats(); st.DeliveryFailures != items {
-		t.Errorf("delivery failures = %d; want %d, one per stream item", st.DeliveryFailures, items)
+	lines := givenUpLines(logs.String())
+	if st := x.h.Stats(); st.DeliveryFailures != int64(len(lines)) || st.DeliveryFailures < 2 {
+		t.Errorf("delivery failures = %d, %d log lines; want one per given-up item, at least one a job", st.DeliveryFailures, len(lines))
+	}
+	for _, id := range []string{"a", "b"} {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, `"job_id":"`+id+`"`) }) {
+			t.Errorf("job %s: no log line of a given-up item:\n%s", id, strings.Join(lines, "\n"))
+		}
 	}
 	if hits.Load() == 0 {
 		t.Error("the stream URL was never tried")
 	}
-	lines := dropLines(logs.String())
-	for _, id := range []string{"a", "b"} {
-		n := 0
-		for _, l := range lines {
-			if strings.Contains(l, `"job_id":"`+id+`"`) {
-				n++
-			}
-		}
-		if n != 1 {
-			t.Errorf("job %s: %d log lines about dropped items; want 1:\n%s", id, n, strings.Join(lines, "\n"))
-		}
+}
+
+// TestHandlerStreamItemFailsForGood: one stream item that RunPod refuses on
+// every try is given up, and the job's later items are still sent; the failed
+// item's content joins the next one, so the stream, joined, is whole, and so is
+// the final output.
+func TestHandlerStreamItemFailsForGood(t *testing.T) {
+	var logs syncBuffer
+	x := newHarness(t, sim.Options{ITL: 5 * time.Millisecond}, HandlerOptions{
+		Log: zerolog.New(&logs), RetryMaxAttempts: 3, RetryMaxElapsed: time.Second,
+	})
+	input := `{"prompt":"x","stream":true,"max_batch_size":3,"sampling_params":{"max_tokens":30}}`
+	x.rp.FailStreamForGood("j", 2)
+	x.rp.Enqueue("j", json.RawMessage(input))
+	x.start()
+	if err := x.rp.WaitDone(waitCtx(t, 20*time.Second), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.stop(); err != nil {
+		t.Fatal(err)
+	}
+	want, err := x.direct(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := x.rp.Dones("j")
+	if len(d) != 1 || d[0].Error != "" || tokens(t, d[0].Output) != tokens(t, want) {
+		t.Fatalf("done %+v; want one result with every token", d)
+	}
+	stream := x.rp.Stream("j")
+	if len(stream) < 3 {
+		t.Errorf("%d stream items arrived; want the ones after the failed one too", len(stream))
+	}
+	if tokens(t, stream) != tokens(t, want) {
+		t.Errorf("the stream, joined, is %q; want %q (the failed item's content in the next)", tokens(t, stream), tokens(t, want))
+	}
+	if st := x.h.Stats(); st.DeliveryFailures != 1 || len(givenUpLines(logs.String())) != 1 {
+		t.Errorf("stats %+v; want the one given-up item counted and logged", st)
 	}
 }
 
-// TestHandlerStreamDrainDeadline: when the drain times out, stream items still
-// being retried or queued are dropped, so the drain does not outlast its timeout
-// by a stream item's retry budget; the final result is still posted.
-func TestHandlerStreamDrainDeadline(t *testing.T) {
-	var logs syncBuffer
+// TestHandlerDrainCutsStreamPosts: when the drain times out, a job still running
+// is cut, its stream POST in flight with it: the drain does not outlast its
+// timeout by a stream item's retries, and the job posts no result.
+func TestHandlerDrainCutsStreamPosts(t *testing.T) {
 	x := newHarness(t, sim.Options{ITL: 10 * time.Millisecond}, HandlerOptions{
-		DrainTimeout: 200 * time.Millisecond, Log: zerolog.New(&logs), RetryMaxAttempts: 10000, RetryMaxElapsed: time.Minute,
+		DrainTimeout: 200 * time.Millisecond, RetryMaxAttempts: 10000, RetryMaxElapsed: time.Minute,
 	})
 	var hits *atomic.Int64
 	x.h.o.StreamURL, hits = unavailable(t)
@@ -257,13 +311,10 @@ func TestHandlerStreamDrainDeadline(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Run took %v to return after a 200ms drain", d)
 	}
-	if d := x.rp.Dones("long"); len(d) != 1 || d[0].Error != errDraining.Error() || !d[0].IsStream {
-		t.Errorf("long: %+v; want one shutdown error", d)
+	if d := x.rp.Dones("long"); len(d) != 0 {
+		t.Errorf("long: %+v; want no result for a job cut by the shutdown", d)
 	}
-	if st := x.h.Stats(); st.DeliveryFailures < 2 {
-		t.Errorf("stats = %+v; want the stream items in flight and queued counted as failures", st)
-	}
-	if lines := dropLines(logs.String()); len(lines) != 1 || !strings.Contains(lines[0], `"job_id":"long"`) || !strings.Contains(lines[0], "drain deadline") {
-		t.Errorf("log lines about dropped items: %q; want one naming the job and the drain deadline", lines)
+	if st := x.h.Stats(); st.Cut != 1 {
+		t.Errorf("stats = %+v; want the job cut", st)
 	}
 }

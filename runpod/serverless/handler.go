@@ -23,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vllm-worker/vllm-worker/internal/httpretry"
+	"github.com/vllm-worker/vllm-worker/metrics"
 
 	"github.com/vllm-worker/vllm-worker/runpod"
 )
@@ -62,16 +63,19 @@ type HandlerOptions struct {
 	// MaxConcurrency bounds the jobs in flight (MAX_CONCURRENCY). Zero means 1.
 	MaxConcurrency int
 	// DrainTimeout is how long, once Run's context ends, jobs in flight may run
-	// on before they are failed with "the worker is shutting down" (CutDrain
-	// ends it sooner). Zero fails them at once.
+	// on before they are cut: their engine requests aborted and no result posted,
+	// so that RunPod can hand them to another worker (CutDrain ends it sooner).
+	// Zero cuts them at once.
 	DrainTimeout time.Duration
+	// Metrics counts aborted jobs; nil counts nothing.
+	Metrics *metrics.Metrics
 	// EngineGone, when set, is asked after a job failed on an engine error of
 	// status 5xx: it returns the engine's exit if the engine died within wait
 	// (the broken stream and the process's exit race), and then the whole
 	// handler is aborted, as after a CUDA error.
 	EngineGone func(wait time.Duration) error
-	// Version is sent as runpod_version and in the User-Agent
-	// "vllm-worker/<Version>". Empty means "dev".
+	// Version is the worker's, sent in the User-Agent "vllm-worker/<Version>".
+	// Empty means "dev". (runpod_version is ProtocolVersion.)
 	Version string
 	// Client makes every request to RunPod. Nil means a client of its own,
 	// without an overall timeout (take and job-stop are long polls); each call
@@ -82,9 +86,8 @@ type HandlerOptions struct {
 	Log zerolog.Logger
 	// RetryMaxAttempts bounds the tries of one stream or done POST. Zero means 6.
 	RetryMaxAttempts int
-	// RetryMaxElapsed bounds the time spent retrying one POST. Zero means 1 minute.
-	// A job's stream items share it in effect: once one is given up, the job's
-	// later items are dropped (and counted) rather than each tried again.
+	// RetryMaxElapsed bounds the time spent retrying one POST (each stream item
+	// has its own). Zero means 1 minute.
 	RetryMaxElapsed time.Duration
 }
 
@@ -92,8 +95,9 @@ type HandlerOptions struct {
 type HandlerStats struct {
 	JobsTaken        int64 // jobs received from job-take
 	Completed        int64 // jobs that ended with an output
-	Failed           int64 // jobs that ended with an error (invalid input, engine, shutdown, abort)
+	Failed           int64 // jobs that ended with an error (invalid input, engine, abort)
 	Cancelled        int64 // jobs stopped through job-stop (no result is posted)
+	Cut              int64 // jobs cut by the shutdown (no result is posted)
 	DeliveryRetries  int64 // stream and done POSTs tried again
 	DeliveryFailures int64 // stream items and results that could not be delivered
 }
@@ -122,8 +126,15 @@ var defaultTimings = handlerTimings{
 	retryMax: 10 * time.Second, attempt: time.Minute, minPing: 100 * time.Millisecond,
 }
 
-// errDraining fails the jobs still running when the drain after SIGTERM ends.
+// errDraining cuts the jobs still running when the drain after SIGTERM ends.
 var errDraining = errors.New("the worker is shutting down")
+
+// ProtocolVersion is the version of runpod-python whose serverless protocol the
+// handler speaks (runpod/runpod-python v1.12.0, 2026-08-10, the SDK worker-vllm
+// pins): sent as runpod_version on the heartbeat, where the platform may gate
+// features on it (job-stop came with 1.10). The worker's own name and version
+// are in the User-Agent.
+const ProtocolVersion = "1.12.0"
 
 // errJobStopped is the cancel cause of a job named by job-stop.
 var errJobStopped = errors.New("the job was stopped by RunPod")
@@ -146,24 +157,22 @@ type Handler struct {
 	jobsWG  sync.WaitGroup
 	started atomic.Bool
 
-	// abortCtx ends at Abort, with its error as cause; jobsCtx (under it) also
-	// ends when the drain times out. Every job's context derives from jobsCtx.
+	// abortCtx ends at Abort, with its error as cause. jobsCtx (under it) also
+	// ends when the drain after SIGTERM is cut (its DrainTimeout, or CutDrain),
+	// with errDraining: every job's context derives from it, so a cut aborts the
+	// engine requests and the stream POSTs of the jobs still running.
 	abortCtx   context.Context
 	abort      context.CancelCauseFunc
 	jobsCtx    context.Context
 	cancelJobs context.CancelCauseFunc
-	// drainOver ends when the drain after SIGTERM times out: from then on, the
-	// stream items still queued are dropped (final results are still posted).
-	drainOver context.Context
-	endDrain  context.CancelFunc
-	// cut is closed by CutDrain: the drain ends now.
-	cut     chan struct{}
-	cutOnce sync.Once
+	// drainCut is closed by CutDrain: the drain ends now.
+	drainCut chan struct{}
+	cutOnce  sync.Once
 
 	mu   sync.Mutex
 	jobs map[string]*handlerJob // taken and not finished
 
-	jobsTaken, completed, failed, cancelled, retries, failures atomic.Int64
+	jobsTaken, completed, failed, cancelled, cut, retries, failures atomic.Int64
 }
 
 // NewHandler validates o and returns a Handler.
@@ -234,8 +243,7 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	}
 	h.abortCtx, h.abort = context.WithCancelCause(context.Background())
 	h.jobsCtx, h.cancelJobs = context.WithCancelCause(h.abortCtx)
-	h.drainOver, h.endDrain = context.WithCancel(context.Background())
-	h.cut = make(chan struct{})
+	h.drainCut = make(chan struct{})
 	return h, nil
 }
 
@@ -341,26 +349,28 @@ func (h *Handler) drain() {
 	case <-done:
 	case <-h.abortCtx.Done():
 	case <-timer.C:
-		h.cutJobs("drain timeout")
-	case <-h.cut:
+		h.cutJobs("the drain timed out")
+	case <-h.drainCut:
 		h.cutJobs("the drain was cut short")
 	}
 	<-done
 }
 
-// cutJobs ends the drain: the jobs still running are failed.
+// cutJobs ends the drain: the jobs still running are cut, their engine requests
+// aborted, and they post no result, so that RunPod can give them to another
+// worker (as the SDK does, which posts nothing for a job it is killed under).
+// Jobs that finished still deliver their results.
 func (h *Handler) cutJobs(why string) {
 	if n := len(h.InProgress()); n > 0 {
-		h.o.Log.Warn().Int("jobs", n).Msg(why + ": failing the jobs still running")
+		h.o.Log.Warn().Int("jobs", n).Msg(why + ": cutting the jobs still running; they post no result")
 	}
-	h.endDrain()
 	h.cancelJobs(errDraining)
 }
 
 // CutDrain ends the drain after Run's context ended at once, as if its
 // DrainTimeout had passed (a second SIGTERM). Before the drain it makes it end
 // as soon as it begins.
-func (h *Handler) CutDrain() { h.cutOnce.Do(func() { close(h.cut) }) }
+func (h *Handler) CutDrain() { h.cutOnce.Do(func() { close(h.drainCut) }) }
 
 // Abort is called when the engine died: every running job fails with err's
 // message and its result carries "stopPod": true, no job is taken any more, and
@@ -399,7 +409,7 @@ func (h *Handler) Counts() runpod.Counts {
 func (h *Handler) Stats() HandlerStats {
 	return HandlerStats{
 		JobsTaken: h.jobsTaken.Load(), Completed: h.completed.Load(), Failed: h.failed.Load(),
-		Cancelled: h.cancelled.Load(), DeliveryRetries: h.retries.Load(), DeliveryFailures: h.failures.Load(),
+		Cancelled: h.cancelled.Load(), Cut: h.cut.Load(), DeliveryRetries: h.retries.Load(), DeliveryFailures: h.failures.Load(),
 	}
 }
 

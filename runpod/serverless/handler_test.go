@@ -143,6 +143,20 @@ func normalize(items []json.RawMessage) []string {
 	return out
 }
 
+// fold merges a job's items into one (runpod.MergeItems), its content
+// whatever the item boundaries.
+func fold(t *testing.T, items []json.RawMessage) string {
+	t.Helper()
+	var all json.RawMessage
+	for _, it := range items {
+		var err error
+		if all, err = runpod.MergeItems(all, it); err != nil {
+			t.Fatalf("merge %s: %v", it, err)
+		}
+	}
+	return normalize([]json.RawMessage{all})[0]
+}
+
 func TestHandlerJobs(t *testing.T) {
 	x := newHarness(t, sim.Options{ITL: time.Millisecond}, HandlerOptions{MaxConcurrency: 3})
 	inputs := map[string]string{
@@ -177,17 +191,19 @@ func TestHandlerJobs(t *testing.T) {
 				continue
 			}
 			d := dones[0]
-			parsed, perr := runpod.ParseInput(json.RawMessage(input))
-			stream := perr == nil && parsed.Stream
-			if d.IsStream != stream {
-				t.Errorf("%s: isStream=%v; want %v", jobID, d.IsStream, stream)
+			// Every job-done says isStream=true, as the SDK's does for a
+			// generator handler such as worker-vllm's, errors included.
+			if !d.IsStream {
+				t.Errorf("%s: isStream=false; want true", jobID)
 			}
 			want, wantErr := x.direct(input)
 			if wantErr != nil {
 				if d.Error != wantErr.Error() || d.Output != nil {
 					t.Errorf("%s: done %s; want error %q", jobID, d.Body, wantErr)
 				}
-			} else if diff := cmp.Diff(normalize(want), normalize(d.Output)); diff != "" {
+			} else if diff := cmp.Diff(fold(t, want), fold(t, d.Output)); diff != "" {
+				// Items the policy cut may be merged while a stream POST was in
+				// flight: the content is the same.
 				t.Errorf("%s: output differs from a direct run (-want +got):\n%s", jobID, diff)
 			}
 			// Every output item, of a streamed job or not, is posted to the

@@ -31,7 +31,7 @@ func (h *Handler) pingOnce(ctx context.Context, timeout time.Duration) error {
 	if ids := h.InProgress(); len(ids) > 0 {
 		q = append(q, "job_id", strings.Join(ids, ","))
 	}
-	q = append(q, "runpod_version", h.o.Version)
+	q = append(q, "runpod_version", ProtocolVersion)
 	u := addQuery(h.ping, q...)
 	return h.rpc().Get(ctx, u, shownURL(h.ping), timeout)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vllm-worker/vllm-worker/engine"
+	"github.com/vllm-worker/vllm-worker/metrics"
 	"github.com/vllm-worker/vllm-worker/runpod"
 )
 
@@ -18,24 +19,19 @@ type handlerJob struct {
 	id    string
 	input json.RawMessage
 
-	// ctx is the engine side: it ends when the job is stopped, at the drain
-	// timeout and at Abort, and its cause tells which.
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	// sendCtx bounds the job's stream POSTs: it ends only when the job is stopped,
-	// so the items of a job failed by shutdown are still delivered (up to the
-	// drain deadline, see Handler.drainOver).
-	sendCtx  context.Context
-	stopSend context.CancelFunc
-	stopped  atomic.Bool
+	// ctx bounds the job's engine request and its stream POSTs: it ends when the
+	// job is stopped (errJobStopped), when the drain is cut (errDraining) and at
+	// Abort, and its cause tells which.
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	stopped atomic.Bool
 }
 
 // startJob registers a taken job and runs it in its own goroutine. hasSlot says
 // whether the caller already holds a concurrency slot for it.
 func (h *Handler) startJob(tj takenJob, hasSlot bool) {
 	ctx, cancel := context.WithCancelCause(h.jobsCtx)
-	sendCtx, stopSend := context.WithCancel(context.Background())
-	j := &handlerJob{id: tj.id, input: tj.input, ctx: ctx, cancel: cancel, sendCtx: sendCtx, stopSend: stopSend}
+	j := &handlerJob{id: tj.id, input: tj.input, ctx: ctx, cancel: cancel}
 	h.mu.Lock()
 	_, dup := h.jobs[j.id]
 	if !dup {
@@ -45,9 +41,8 @@ func (h *Handler) startJob(tj takenJob, hasSlot bool) {
 	if dup {
 		// RunPod handed out a job this worker is running already: running it twice
 		// would post two results.
-		h.o.Log.Warn().Str("job_id", j.id).Msg("job taken twice; the second copy is ignored")
+		h.o.Log.Warn().Str("job_id", j.id).Str("requestId", j.id).Msg("job taken twice; the second copy is ignored")
 		cancel(nil)
-		stopSend()
 		if hasSlot {
 			<-h.slots
 		}
@@ -58,12 +53,13 @@ func (h *Handler) startJob(tj takenJob, hasSlot bool) {
 }
 
 // runJob owns one job: it waits for a slot if it has none, runs the job, posts
-// its result and frees its place.
+// its result and frees its place. Its log lines carry the job id twice: as
+// job_id, and as requestId, the field RunPod's console groups a job's lines by
+// (the SDK's JSON log format).
 func (h *Handler) runJob(j *handlerJob, hasSlot bool) {
-	log := h.o.Log.With().Str("job_id", j.id).Logger()
+	log := h.o.Log.With().Str("job_id", j.id).Str("requestId", j.id).Logger()
 	defer func() {
 		j.cancel(nil)
-		j.stopSend()
 		h.mu.Lock()
 		delete(h.jobs, j.id)
 		h.mu.Unlock()
@@ -80,54 +76,58 @@ func (h *Handler) runJob(j *handlerJob, hasSlot bool) {
 		}
 	}
 
-	stream, items, err := h.execute(j, log)
+	started := time.Now()
+	items, err := h.execute(j, log)
 	if err != nil && j.ctx.Err() != nil {
-		err = context.Cause(j.ctx) // the shutdown or abort, not the engine's echo of it
+		err = context.Cause(j.ctx) // the stop, cut or abort, not the engine's echo of it
 	} else if fatal := h.engineFailure(err); fatal != nil {
 		h.Abort(fatal) // this job's result, like every running one's, carries stopPod
 	}
-	body := resultBody(items, err, h.abortCtx.Err() != nil)
+	took := time.Since(started)
 	// Checked last, just before the POST: a job stopped at any moment until now
 	// (also during the drain after SIGTERM) posts nothing.
-	if j.stopped.Load() {
+	switch {
+	case j.stopped.Load():
 		h.cancelled.Add(1)
-		log.Info().Msg("job stopped by RunPod; no result is posted")
+		h.o.Metrics.Aborted(metrics.AbortJobStop)
+		log.Info().Str("end", "stopped").Dur("took", took).Msg("job stopped by RunPod; no result is posted")
 		return
-	}
-	if err != nil {
+	case errors.Is(err, errDraining):
+		// Cut by the shutdown: RunPod gets nothing, so it can give the job to
+		// another worker, as with the SDK killed under a job.
+		h.cut.Add(1)
+		h.o.Metrics.Aborted(metrics.AbortShutdown)
+		log.Warn().Str("end", "shutdown").Dur("took", took).Msg("job cut by the shutdown; no result is posted, so that RunPod can retry it elsewhere")
+		return
+	case err != nil:
 		h.failed.Add(1)
-		log.Warn().Err(err).Msg("job failed")
-	} else {
+		log.Warn().Err(err).Str("end", "failed").Dur("took", took).Msg("job failed")
+	default:
 		h.completed.Add(1)
-		log.Debug().Int("items", len(items)).Msg("job completed")
+		log.Info().Str("end", "completed").Int("items", len(items)).Dur("took", took).Msg("job completed")
 	}
-	h.deliverResult(log, j.id, stream, body)
+	h.deliverResult(log, j.id, resultBody(items, err, h.abortCtx.Err() != nil))
 }
 
 // execute parses and runs the job. With a stream URL, every output item (of a
-// streamed job or not) is posted to it as it comes, and all of them are
-// delivered (or given up) before execute returns. stream is the input's flag,
-// which only sets isStream on the final result.
-func (h *Handler) execute(j *handlerJob, log zerolog.Logger) (stream bool, items []json.RawMessage, err error) {
+// streamed job or not) is posted to it as it comes, paced by RunPod, and all of
+// them are delivered (or given up) before execute returns; the items are then
+// the job's output as posted.
+func (h *Handler) execute(j *handlerJob, log zerolog.Logger) ([]json.RawMessage, error) {
 	in, err := runpod.ParseInput(j.input)
 	if err != nil {
-		return false, nil, err
+		return nil, err
 	}
-	if j.ctx.Err() != nil { // shut down or aborted while waiting for a slot
-		return in.Stream, nil, context.Cause(j.ctx)
-	}
-	var emit runpod.Emit
-	var s *streamSender
-	if h.o.StreamURL != "" {
-		s = newStreamSender(h, j, log)
-		emit = s.push
+	if j.ctx.Err() != nil { // cut or aborted while waiting for a slot
+		return nil, context.Cause(j.ctx)
 	}
 	log.Debug().Bool("stream", in.Stream).Msg("job started")
-	items, err = h.o.Runner.Run(j.ctx, j.id, in, emit)
-	if s != nil {
-		s.finish()
+	if h.o.StreamURL == "" {
+		return h.o.Runner.Run(j.ctx, j.id, in, nil)
 	}
-	return in.Stream, items, err
+	s := newStreamSender(h, j, log)
+	_, err = h.o.Runner.Run(j.ctx, j.id, in, s.push)
+	return s.finish(), err
 }
 
 // resultBody is a job's final result: {"output":[items]} or {"error":"..."},

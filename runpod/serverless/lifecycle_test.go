@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/vllm-worker/vllm-worker/internal/fakerunpod"
 	"github.com/vllm-worker/vllm-worker/sim"
 
@@ -46,8 +48,8 @@ func TestHandlerHeartbeat(t *testing.T) {
 	}
 	pings := x.rp.Pings()
 	for _, p := range pings {
-		if p.Version != "test" {
-			t.Errorf("runpod_version = %q; want test", p.Version)
+		if p.Version != ProtocolVersion || ProtocolVersion != "1.12.0" {
+			t.Errorf("runpod_version = %q; want the SDK protocol version 1.12.0", p.Version)
 		}
 	}
 	// About 10 pings a second: a tight loop would send far more.
@@ -116,12 +118,19 @@ func TestHandlerShutdownDrains(t *testing.T) {
 	}
 }
 
-func TestHandlerShutdownFailsAfterDrainTimeout(t *testing.T) {
-	x := newHarness(t, sim.Options{}, HandlerOptions{MaxConcurrency: 2, DrainTimeout: 100 * time.Millisecond})
+// TestHandlerShutdownCutsAfterDrainTimeout: jobs still running when the drain
+// times out are cut: their engine requests are aborted and they post no result,
+// so that RunPod can give them to another worker (as with the SDK killed under a
+// job); a job that finished before is delivered. Each cut is logged with the job
+// id (and RunPod's requestId).
+func TestHandlerShutdownCutsAfterDrainTimeout(t *testing.T) {
+	var logs syncBuffer
+	x := newHarness(t, sim.Options{}, HandlerOptions{MaxConcurrency: 3, DrainTimeout: 100 * time.Millisecond, Log: zerolog.New(&logs)})
+	x.rp.Enqueue("quick", json.RawMessage(`{"prompt":"x","stream":true,"sampling_params":{"max_tokens":5}}`))
 	x.rp.Enqueue("hang-1", json.RawMessage(`{"prompt":"x","stream":true,"sampling_params":{"sim_fault":"hang"}}`))
 	x.rp.Enqueue("hang-2", json.RawMessage(`{"openai_input":{"messages":[{"role":"user","content":"x"}],"stream":true,"sim_fault":"hang"}}`))
 	x.start()
-	if err := x.rp.WaitTaken(waitCtx(t, 5*time.Second), 2); err != nil {
+	if err := x.rp.WaitDone(waitCtx(t, 5*time.Second), 1); err != nil {
 		t.Fatal(err)
 	}
 	until(t, 5*time.Second, "both engine requests", func() bool { return x.sim.Stats().Running == 2 })
@@ -132,14 +141,20 @@ func TestHandlerShutdownFailsAfterDrainTimeout(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Run took %v to return after a 100ms drain", d)
 	}
+	if d := x.rp.Dones("quick"); len(d) != 1 || d[0].Error != "" || !d[0].IsStream {
+		t.Errorf("quick: %+v; want its result", d)
+	}
 	for _, id := range []string{"hang-1", "hang-2"} {
-		d := x.rp.Dones(id)
-		if len(d) != 1 || d[0].Error != "the worker is shutting down" || d[0].StopPod || !d[0].IsStream {
-			t.Errorf("%s: %+v; want one shutdown error", id, d)
+		if d := x.rp.Dones(id); len(d) != 0 {
+			t.Errorf("%s: %+v; want no result for a job cut by the shutdown", id, d)
+		}
+		if !strings.Contains(logs.String(), `"requestId":"`+id+`"`) || !strings.Contains(logs.String(), "cut by the shutdown") {
+			t.Errorf("%s: no log line of its cut with its requestId:\n%s", id, logs.String())
 		}
 	}
-	if st := x.h.Stats(); st.Failed != 2 {
-		t.Errorf("stats = %+v; want 2 failed", st)
+	until(t, 5*time.Second, "the engine requests to be aborted", func() bool { return x.sim.Stats().Aborts >= 2 })
+	if st := x.h.Stats(); st.Cut != 2 || st.Failed != 0 || st.Completed != 1 {
+		t.Errorf("stats = %+v; want 2 cut, 1 completed", st)
 	}
 }
 

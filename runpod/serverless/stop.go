@@ -78,5 +78,4 @@ func (h *Handler) stopJob(id string) {
 	}
 	h.o.Log.Info().Str("job_id", id).Msg("job-stop: cancelling the job")
 	j.cancel(errJobStopped)
-	j.stopSend()
 }

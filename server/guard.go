@@ -128,6 +128,7 @@ func (g *guardWriter) failed(err error) {
 	}
 	g.cut = true
 	g.d.Metrics.LimitHit(metrics.LimitWriteTimeout)
+	g.d.noteAbort(g.r, metrics.AbortWriteTimeout)
 	g.d.Log.Warn().Str("request_id", RequestID(g.r.Context())).Str("path", g.r.URL.Path).
 		Dur("timeout", g.timeout).Msg("the client read nothing of its answer for CLIENT_WRITE_TIMEOUT_SECONDS; connection dropped")
 }

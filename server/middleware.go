@@ -54,19 +54,27 @@ func requestID(next http.Handler) http.Handler {
 	})
 }
 
-// requestInfo is what the middleware knows of a request.
+// requestInfo is what the middleware knows of a request. The handler fills in
+// how its answer went (from its own goroutine, or from the relay's flushes,
+// which it waits for), and the access log reads it once the handler returned.
 type requestInfo struct {
-	id    string
-	start time.Time
+	id     string
+	start  time.Time
+	events int    // server-sent events written to the client
+	abort  string // why the answer was cut before its end (a metrics.Abort reason), or ""
+}
+
+// infoOf returns the request's requestInfo, or a throwaway one outside the
+// middleware (in tests of a single handler).
+func infoOf(ctx context.Context) *requestInfo {
+	if info, ok := ctx.Value(requestIDKey).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{start: time.Now()}
 }
 
 // requestStart is when the request reached the worker.
-func requestStart(ctx context.Context) time.Time {
-	if info, ok := ctx.Value(requestIDKey).(*requestInfo); ok {
-		return info.start
-	}
-	return time.Now()
-}
+func requestStart(ctx context.Context) time.Time { return infoOf(ctx).start }
 
 // RequestID returns the request id stored by the middleware.
 func RequestID(ctx context.Context) string {
@@ -108,8 +116,15 @@ func (s *statusWriter) Flush() {
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// accessLog writes one line per request, carrying its id.
-// It also counts the request in the metrics, by route pattern.
+// statusClientLeft is the status the access log and the metrics give an answer
+// whose client left (or stalled past CLIENT_WRITE_TIMEOUT_SECONDS) before its
+// end, whatever was sent: nginx's 499 "client closed request".
+const statusClientLeft = 499
+
+// accessLog writes one line per request, carrying its id, and for a stream the
+// events sent; an answer cut before its end says why ("abort"), with status 499
+// when the client left. It also counts the request in the metrics, by route
+// pattern.
 func accessLog(log zerolog.Logger, m *metrics.Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -119,27 +134,38 @@ func accessLog(log zerolog.Logger, m *metrics.Metrics) func(http.Handler) http.H
 			// after its first byte) is logged and counted too.
 			defer func() {
 				aborted := recover()
-				if sw.status == 0 {
-					sw.status = http.StatusOK
+				status := sw.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				info := infoOf(r.Context())
+				if info.abort == metrics.AbortClientGone || info.abort == metrics.AbortWriteTimeout {
+					status = statusClientLeft
 				}
 				elapsed := time.Since(start)
-				m.Request(routeLabel(r), sw.status, elapsed)
+				m.Request(routeLabel(r), status, elapsed)
 				level := zerolog.InfoLevel
 				switch {
-				case sw.status >= 500 || aborted != nil:
+				case status >= 500 || aborted != nil:
 					level = zerolog.ErrorLevel
-				case sw.status >= 400:
+				case status >= 400:
 					level = zerolog.WarnLevel
 				case r.URL.Path == "/health" || r.URL.Path == "/ping" || r.URL.Path == "/metrics":
 					level = zerolog.DebugLevel
 				}
 				ev := log.WithLevel(level).
-					Str("request_id", RequestID(r.Context())).
+					Str("request_id", info.id).
 					Str("method", r.Method).
 					Str("path", r.URL.Path).
-					Int("status", sw.status).
+					Int("status", status).
 					Int64("bytes", sw.bytes).
 					Dur("duration", elapsed)
+				if info.events > 0 {
+					ev = ev.Int("events", info.events)
+				}
+				if info.abort != "" {
+					ev = ev.Str("abort", info.abort)
+				}
 				if aborted != nil {
 					ev = ev.Bool("aborted", true)
 				}

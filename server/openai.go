@@ -159,7 +159,8 @@ func forward(d *Deps, w http.ResponseWriter, r *http.Request, up upstream) error
 	resp, err := d.Engine.DoContent(ctx, up.method, up.path, ct, up.body, RequestID(ctx))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil // the client left: nobody to answer
+			d.clientLeft(r) // nobody to answer; the engine request was aborted
+			return nil
 		}
 		d.Log.Warn().Err(err).Str("request_id", RequestID(ctx)).Str("path", up.path).Msg("engine request failed")
 		return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vllm-worker/vllm-worker/batching"
 	"github.com/vllm-worker/vllm-worker/engine"
+	"github.com/vllm-worker/vllm-worker/metrics"
 	"github.com/vllm-worker/vllm-worker/openai"
 	"github.com/vllm-worker/vllm-worker/relay"
 )
@@ -37,6 +38,9 @@ func relayAnswer(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Res
 	buf := copyBufs.Get().(*[]byte)
 	readErr, writeErr := copyBody(w, resp.Body, *buf)
 	copyBufs.Put(buf)
+	if writeErr != nil {
+		d.clientLeft(r)
+	}
 	if readErr != nil && writeErr == nil && r.Context().Err() == nil {
 		// Headers are gone: the only honest signal left is to abort the response.
 		d.Log.Warn().Err(readErr).Str("request_id", RequestID(r.Context())).Msg("engine response cut")
@@ -81,6 +85,7 @@ func relayStream(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Res
 	_ = rc.Flush() // headers now: the client knows it was accepted
 
 	route := routeLabel(r)
+	info := infoOf(ctx)
 	doneExpected := relay.DoneExpected(path)
 	res := relay.Run(ctx, resp.Body, relay.Options{
 		Policy:       d.Batch,
@@ -94,10 +99,13 @@ func relayStream(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Res
 					return err
 				}
 			}
+			info.events += len(units)
 			return rc.Flush()
 		},
 	})
 	switch {
+	case res.End == relay.ConsumerGone || res.End == relay.Cancelled:
+		d.clientLeft(r)
 	case res.End == relay.EngineError:
 		// The engine's error event was relayed; close the stream as vLLM does.
 		if doneExpected && !res.SawDone {
@@ -105,6 +113,9 @@ func relayStream(d *Deps, w http.ResponseWriter, r *http.Request, resp *http.Res
 			_ = rc.Flush()
 		}
 	case res.End.Failed():
+		if res.End == relay.Idle {
+			d.noteAbort(r, metrics.AbortIdleTimeout) // the relay closed the engine's stream
+		}
 		d.Log.Warn().Err(res.Err).Str("request_id", RequestID(ctx)).Str("end", res.End.String()).Msg("engine stream ended before its end")
 		apiErr := openai.NewError(http.StatusBadGateway, "the engine stream ended unexpectedly")
 		if ee, ok := res.Err.(*engine.Error); ok {

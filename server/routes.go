@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
 
@@ -12,8 +13,14 @@ import (
 // Server is the worker's whole HTTP surface.
 type Server struct {
 	http.Handler
-	limit *limiter
+	limit   *limiter
+	cutting *atomic.Bool
 }
+
+// Cut says that the drain is over: the requests still in flight are about to
+// be cut by closing their connections, and are counted as aborted by the
+// shutdown rather than by their clients.
+func (s *Server) Cut() { s.cutting.Store(true) }
 
 // Idle returns once no OpenAI request is in flight or queued for the engine, or
 // when ctx ends (its error): the drain after SIGTERM waits for it before the
@@ -37,6 +44,7 @@ func New(d Deps) *Server {
 	r.Get("/ping", handlePing(&d))
 
 	d.limit = newLimiter(d.MaxConcurrency, d.MaxQueue, d.Metrics)
+	d.cutting = new(atomic.Bool)
 	scrape := d.Metrics.Handler(d.Engine.BaseURL, &http.Client{Transport: &http.Transport{Proxy: nil}})
 	api := func(r chi.Router) {
 		r.Use(requireKey(&d))
@@ -67,7 +75,7 @@ func New(d Deps) *Server {
 		r.Get("/ping", handlePing(&d))
 		r.Group(api)
 	})
-	return &Server{Handler: r, limit: d.limit}
+	return &Server{Handler: r, limit: d.limit, cutting: d.cutting}
 }
 
 // NewHealth is the surface of the separate PORT_HEALTH listener: /ping and /health.

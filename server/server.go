@@ -8,6 +8,7 @@
 package server
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -73,7 +74,8 @@ type Deps struct {
 	// /metrics serves it, with the engine's vllm: series appended.
 	Metrics *metrics.Metrics
 
-	limit *limiter // built by New from MaxConcurrency and MaxQueue
+	limit   *limiter     // built by New from MaxConcurrency and MaxQueue
+	cutting *atomic.Bool // set by Server.Cut: connections cut now are the shutdown's
 }
 
 func (d *Deps) maxBody() int64 {

@@ -137,3 +137,74 @@ func TestCancellationAbortsEngine(t *testing.T) {
 		})
 	}
 }
+
+// TestClientGoneIsVisible: a client that hangs up mid-stream, and one that hangs
+// up while waiting for a non-streamed answer, each move
+// vllm_worker_requests_aborted_total{reason="client_gone"}, and their
+// access-log lines say status 499 (nginx's "client closed request") and why,
+// the stream's with the events and bytes it was sent.
+func TestClientGoneIsVisible(t *testing.T) {
+	w := startWorker(t, "SIM_ITL_MS=20")
+	leave := func(path, body string, readFirst bool) {
+		t.Helper()
+		c := &http.Client{Transport: &http.Transport{}} // its own connection, closed by cancel
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, w.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if !readFirst {
+			time.AfterFunc(300*time.Millisecond, cancel) // mid-generation: 2000 tokens take 40 s
+			if resp, err := c.Do(req); err == nil {
+				resp.Body.Close()
+				t.Fatal("the request was answered before its client left")
+			}
+			return
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(resp.Body)
+		for range 3 { // the role chunk and two tokens, each an event and a blank line
+			if _, err := br.ReadString('\n'); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := br.ReadString('\n'); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cancel()
+		resp.Body.Close()
+	}
+
+	leave("/v1/chat/completions", chatBody(`"max_tokens":2000,"stream":true`), true)
+	waitMetric(t, w.URL, time.Now(), 10*time.Millisecond, 5*time.Second, func(v float64) bool { return v == 1 },
+		metricAborted, `reason="client_gone"`)
+	line := w.Log.waitLine(t, 5*time.Second, func(l map[string]any) bool {
+		return l["message"] == "request" && l["path"] == "/v1/chat/completions"
+	})
+	if line["status"] != 499.0 || line["abort"] != "client_gone" {
+		t.Errorf("access log of the stream left mid-way: %v; want status 499 and abort client_gone", line)
+	}
+	if events, _ := line["events"].(float64); events < 3 {
+		t.Errorf("access log says %v events were sent; want at least the 3 the client read", line["events"])
+	}
+	if bytes, _ := line["bytes"].(float64); bytes <= 0 {
+		t.Errorf("access log says %v bytes were sent; want the bytes of the events", line["bytes"])
+	}
+
+	leave("/v1/completions", `{"model":"test-model","prompt":"a long answer","max_tokens":2000}`, false)
+	waitMetric(t, w.URL, time.Now(), 10*time.Millisecond, 5*time.Second, func(v float64) bool { return v == 2 },
+		metricAborted, `reason="client_gone"`)
+	line = w.Log.waitLine(t, 5*time.Second, func(l map[string]any) bool {
+		return l["message"] == "request" && l["path"] == "/v1/completions"
+	})
+	if line["status"] != 499.0 || line["abort"] != "client_gone" {
+		t.Errorf("access log of the non-streamed request left mid-way: %v; want status 499 and abort client_gone", line)
+	}
+	for _, route := range []string{"/v1/chat/completions", "/v1/completions"} {
+		if v := mustMetric(t, w.URL, "vllm_worker_requests_total", `code="499"`, `route="`+route+`"`); v != 1 {
+			t.Errorf("vllm_worker_requests_total{route=%s,code=499} = %v; want 1", route, v)
+		}
+	}
+}

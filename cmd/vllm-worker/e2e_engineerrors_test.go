@@ -132,6 +132,9 @@ func TestEngineErrors(t *testing.T) {
 				}
 				// The idle time-out also aborts the engine's request.
 				waitMetric(t, eng, time.Now(), 5*time.Millisecond, 2*time.Second, func(v float64) bool { return v > aborts }, metricAborts, labelAbort)
+				if v := mustMetric(t, w.URL, metricAborted, `reason="idle_timeout"`); v != 1 {
+					t.Errorf("%s{reason=idle_timeout} = %v; want 1", metricAborted, v)
+				}
 			}
 		})
 	}

@@ -169,6 +169,9 @@ func TestLimitsClientsThatStopReading(t *testing.T) {
 	if v := mustMetric(t, w.URL, metricLimits, `limit="write_timeout"`); v != 2 {
 		t.Errorf("%s{limit=write_timeout} = %v; want 2", metricLimits, v)
 	}
+	if v := mustMetric(t, w.URL, metricAborted, `reason="write_timeout"`); v != 2 {
+		t.Errorf("%s{reason=write_timeout} = %v; want 2", metricAborted, v)
+	}
 	w.Log.waitLine(t, time.Second, func(l map[string]any) bool {
 		return strings.Contains(fmt.Sprint(l["message"]), "CLIENT_WRITE_TIMEOUT_SECONDS") && l["request_id"] != ""
 	})

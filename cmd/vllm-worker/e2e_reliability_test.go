@@ -83,6 +83,8 @@ const (
 	// The worker's own gauges of its MAX_CONCURRENCY limiter.
 	metricInFlight = "vllm_worker_requests_in_flight"
 	metricQueued   = "vllm_worker_requests_queued"
+	// The worker's count of engine requests cut before their end, by reason.
+	metricAborted = "vllm_worker_requests_aborted_total"
 )
 
 // waitMetric polls the engine's metric every `every` until cond holds, and

@@ -165,6 +165,7 @@ func (w *worker) stopServing(ctx context.Context) {
 	wg.Wait()
 	for _, s := range w.servers {
 		if err := s.Shutdown(ctx); err != nil {
+			w.api.Cut()   // what is cut now counts as aborted by the shutdown
 			_ = s.Close() // the grace ran out: cut what is left
 		}
 	}

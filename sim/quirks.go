@@ -31,12 +31,13 @@ func Quirks() []Quirk {
 	return []Quirk{QuirkNoContinuousUsage, QuirkNoN, QuirkErrorWithoutDone, QuirkFlatErrors}
 }
 
-// ParseQuirks reads a comma-separated list of quirk names ("" is none; spaces
-// around names are ignored). An unknown name is an error naming the known ones.
+// ParseQuirks reads a comma-separated list of quirk names ("" is none; case,
+// blanks and repeats do not matter). An unknown name is an error naming the known
+// ones.
 func ParseQuirks(s string) ([]Quirk, error) {
 	var out []Quirk
 	for name := range strings.SplitSeq(s, ",") {
-		q := Quirk(strings.TrimSpace(name))
+		q := Quirk(strings.ToLower(strings.TrimSpace(name)))
 		if q == "" {
 			continue
 		}

@@ -88,7 +88,7 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
 	o, root, e := readBody(w, r)
 	if e == nil {
 		var c checker
-		if !tokenizeRequest()(&c, root, []any{"body"}) {
+		if !s.models.tokenize(&c, root, []any{"body"}) {
 			e = errValidation(c.errs)
 		}
 	}

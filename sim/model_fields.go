@@ -11,6 +11,16 @@ import (
 // too intricate to model (structured_outputs, vllm_xargs, prompt_embeds, ...) are
 // accepted as they are.
 
+// requestModels are the request models' validators, built once per Server.
+type requestModels struct {
+	chat, completion, responses []field
+	tokenize                    validator
+}
+
+func newRequestModels() requestModels {
+	return requestModels{chat: chatFields(), completion: completionFields(), responses: responsesModel(), tokenize: tokenizeRequest()}
+}
+
 // stopParam is StopParam: str | list[str] (at most VLLM_MAX_STOP_STRINGS, 4) | None.
 func stopParam() validator {
 	return nullable(union(

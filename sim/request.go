@@ -85,9 +85,9 @@ func (s *Server) parseGenerate(r *http.Request, o *object, k kind) (*genRequest,
 		o.del("n") // a server that knows no n
 	}
 	var e *openai.Error
-	fields := completionFields()
+	fields := s.models.completion
 	if req.chat {
-		e, fields = chatBefore(o), chatFields()
+		e, fields = chatBefore(o), s.models.chat
 	} else {
 		e = completionBefore(o)
 	}

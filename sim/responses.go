@@ -149,7 +149,7 @@ func (s *Server) parseResponses(r *http.Request, o *object) (*genRequest, *opena
 		return nil, e
 	}
 	var c checker
-	checkModel(&c, o, func() []byte { return pyDictRepr(nil, o) }, []any{"body"}, responsesModel())
+	checkModel(&c, o, func() []byte { return pyDictRepr(nil, o) }, []any{"body"}, s.models.responses)
 	if len(c.errs) > 0 {
 		return nil, errValidation(c.errs)
 	}

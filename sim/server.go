@@ -69,6 +69,7 @@ type Server struct {
 	o           Options
 	quirks      quirkSet
 	fingerprint string // system_fingerprint: vllm-<version>-<hash of the model>
+	models      requestModels
 	vocab       vocab
 	metrics     *metrics
 	slots       chan struct{} // nil when MaxNumSeqs is zero
@@ -101,7 +102,7 @@ func New(o Options) *Server {
 	for i := 0; i < len(o.Model); i++ {
 		h = (h ^ uint64(o.Model[i])) * fnvPrime
 	}
-	s := &Server{o: o, quirks: quirks, vocab: newVocab(),
+	s := &Server{o: o, quirks: quirks, vocab: newVocab(), models: newRequestModels(),
 		fingerprint: "vllm-" + simVersion + "-" + strconv.FormatUint(h>>32|1<<32, 16)[1:]}
 	if o.MaxNumSeqs > 0 {
 		s.slots = make(chan struct{}, o.MaxNumSeqs)

@@ -138,10 +138,10 @@ func (s *Server) parseGenerate(r *http.Request, o *object, k kind) (*genRequest,
 	}
 	req.n = clampInt(intField(o, "n", 1))
 	req.stops = stopStrings(o, scopeGenerate)
-	if req.stream {
-		so := o.get("stream_options")
-		req.includeUsage, _ = boolOf(so.Get("include_usage"))
-		cont, _ := boolOf(so.Get("continuous_usage_stats"))
+	if so := o.get("stream_options"); req.stream && so.IsObject() {
+		opts := newObject(so)
+		req.includeUsage, _ = boolOf(opts.get("include_usage"))
+		cont, _ := boolOf(opts.get("continuous_usage_stats"))
 		req.continuous = req.includeUsage && cont && !s.quirks.has(QuirkNoContinuousUsage)
 	}
 	req.baseID = requestID(r, o)

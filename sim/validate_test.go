@@ -162,6 +162,10 @@ func TestValidationChat(t *testing.T) {
 		{name: "top_k", route: chatRoute, body: `{` + hi + `,"top_k":-2}`, status: 400, typ: "BadRequestError",
 			msg: "top_k must be 0 (disable), or at least 1, got -2."},
 		{name: "min_p", route: chatRoute, body: `{` + hi + `,"min_p":1.5}`, status: 400, typ: "BadRequestError", msg: "min_p must be in [0, 1], got 1.5."},
+		{name: "min_tokens negative", route: chatRoute, body: `{` + hi + `,"min_tokens":-1}`, status: 400, typ: "BadRequestError",
+			msg: "min_tokens must be greater than or equal to 0, got -1."},
+		{name: "repetition_penalty not finite", route: chatRoute, body: `{` + hi + `,"repetition_penalty":"-inf"}`, status: 400, typ: "BadRequestError",
+			msg: "repetition_penalty must be a finite number, got -inf."},
 		{name: "min_tokens above max_tokens", route: chatRoute, body: `{` + hi + `,"max_tokens":10,"min_tokens":20}`, status: 400, typ: "BadRequestError",
 			msg: "min_tokens must be less than or equal to max_tokens=10, got 20."},
 		{name: "max_tokens negative", route: chatRoute, body: `{` + hi + `,"max_tokens":-1}`, status: 400, typ: "BadRequestError", param: "max_tokens",
@@ -225,6 +229,14 @@ func TestValidationChat(t *testing.T) {
 			param: "logit_bias", msg: "token_id(s) [99999] in logit_bias contain out-of-vocab token ids. Vocabulary size: 32100 (parameter=logit_bias, value=[99999])"},
 		{name: "allowed_token_ids empty", route: chatRoute, body: `{` + hi + `,"allowed_token_ids":[]}`, status: 400, typ: "BadRequestError",
 			param: "allowed_token_ids", msg: "allowed_token_ids is not None and empty! (parameter=allowed_token_ids, value=[])"},
+		{name: "allowed_token_ids out of vocabulary", route: chatRoute, body: `{` + hi + `,"allowed_token_ids":[1,40000]}`, status: 400,
+			typ: "BadRequestError", param: "allowed_token_ids",
+			msg: "allowed_token_ids contains out-of-vocab token id! (parameter=allowed_token_ids, value=[1, 40000])"},
+		{name: "two kinds of structured output", route: chatRoute, body: `{` + hi + `,"structured_outputs":{"json":{},"regex":"a+"}}`, status: 400,
+			typ: "BadRequestError", msg: "You can only use one kind of constraints for structured outputs ('json', 'regex' or 'choice')."},
+		{name: "structured output and a named tool", route: chatRoute,
+			body:   `{` + hi + `,` + weather + `,"tool_choice":{"type":"function","function":{"name":"get_weather"}},"structured_outputs":{"choice":["a"]}}`,
+			status: 400, typ: "BadRequestError", msg: "You can only either use constraints for structured outputs or tools, not both."},
 		{name: "reasoning_effort", route: chatRoute, body: `{` + hi + `,"reasoning_effort":"extreme"}`, status: 400, typ: "Bad Request",
 			param: "body.reasoning_effort",
 			msg:   "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'reasoning_effort'), 'msg': \"Input should be 'none', 'minimal', 'low', 'medium', 'high', 'xhigh' or 'max'\", 'input': 'extreme', 'ctx': {'expected': \"'none', 'minimal', 'low', 'medium', 'high', 'xhigh' or 'max'\"}}"},
@@ -239,6 +251,16 @@ func TestValidationChat(t *testing.T) {
 			msg: "When response_format type is 'json_schema', the 'json_schema' field must be provided. (parameter=response_format)"},
 		{name: "chat template", route: chatRoute, body: `{` + hi + `,"chat_template":"{{ x }}"}`, status: 400, typ: "BadRequestError",
 			msg: "Chat template is passed with request, but --trust-request-chat-template is not set. Refused request with untrusted chat template."},
+		{name: "message without a role", route: chatRoute, body: `{"messages":[{"content":"hi"}]}`, status: 400, typ: "Bad Request",
+			param: "body.messages.0.ChatCompletionDeveloperMessageParam.role",
+			msg: "8 validation errors:\n  {'type': 'missing', 'loc': ('body', 'messages', 0, 'ChatCompletionDeveloperMessageParam', 'role'), 'msg': 'Field required', 'input': {'content': 'hi'}}" +
+				"\n  {'type': 'missing', 'loc': ('body', 'messages', 0, 'ChatCompletionSystemMessageParam', 'role'), 'msg': 'Field required', 'input': {'content': 'hi'}}" +
+				"\n  {'type': 'missing', 'loc': ('body', 'messages', 0, 'ChatCompletionUserMessageParam', 'role'), 'msg': 'Field required', 'input': {'content': 'hi'}}" +
+				"\n  {'type': 'missing', 'loc': ('body', 'messages', 0, 'ChatCompletionAssistantMessageParam', 'role'), 'msg': 'Field required', 'input': {'content': 'hi'}}" +
+				"\n  {'type': 'missing', 'loc': ('body', 'messages', 0, 'ChatCompletionToolMessageParam', 'role'), 'msg': 'Field required', 'input': {'content': 'hi'}}" +
+				"\n  {'type': 'missing', 'loc': ('body', 'messages', 0, 'ChatCompletionFunctionMessageParam', 'role'), 'msg': 'Field required', 'input': {'content': 'hi'}}" +
+				"\n  {'type': 'missing', 'loc': ('body', 'messages', 0, 'CustomChatCompletionMessageParam', 'role'), 'msg': 'Field required', 'input': {'content': 'hi'}}" +
+				"\n  {'type': 'missing', 'loc': ('body', 'messages', 0, 'Message', 'author'), 'msg': 'Field required', 'input': {'content': 'hi'}}"},
 		{name: "message not an object", route: chatRoute, body: `{"messages":["hi"]}`, status: 400, typ: "Bad Request",
 			param: "body.messages.0.ChatCompletionDeveloperMessageParam",
 			msg: "8 validation errors:\n  {'type': 'dict_type', 'loc': ('body', 'messages', 0, 'ChatCompletionDeveloperMessageParam'), 'msg': 'Input should be a valid dictionary', 'input': 'hi'}" +
@@ -309,6 +331,10 @@ func TestValidationCompletions(t *testing.T) {
 			msg: "`logprobs` must be an integer. (parameter=logprobs, value=x)"},
 		{name: "logprobs negative", route: cmplRoute, body: `{"prompt":"p","logprobs":-2}`, status: 400, typ: "BadRequestError", param: "logprobs",
 			msg: "`logprobs` must be a positive value or -1. (parameter=logprobs, value=-2)"},
+		{name: "prompt_embeds", route: cmplRoute, body: `{"prompt_embeds":"AAAA"}`, status: 400, typ: "BadRequestError",
+			msg: "You must set `--enable-prompt-embeds` to input `prompt_embeds`."},
+		{name: "prompt_logprobs with stream", route: cmplRoute, body: `{"prompt":"p","stream":true,"prompt_logprobs":-1}`, status: 400,
+			typ: "BadRequestError", param: "prompt_logprobs", msg: "`prompt_logprobs` are not available when `stream=True`. (parameter=prompt_logprobs)"},
 		{name: "suffix", route: cmplRoute, body: `{"prompt":"p","suffix":"s"}`, status: 400, typ: "BadRequestError", msg: "suffix is not currently supported"},
 		{name: "context length", route: cmplRoute, body: `{"prompt":"a b c","max_tokens":4095}`, status: 400, typ: "BadRequestError", param: "input_tokens",
 			msg: "This model's maximum context length is 4096 tokens. However, you requested 4095 output tokens and your prompt contains 3 input tokens, " +
@@ -344,6 +370,10 @@ func TestValidationResponses(t *testing.T) {
 		{name: "input a number", route: route, body: `{"input":5}`, status: 400, typ: "Bad Request", param: "body.input",
 			msg: "2 validation errors:\n  {'type': 'string_type', 'loc': ('body', 'input', 'str'), 'msg': 'Input should be a valid string', 'input': 5}" +
 				"\n  {'type': 'list_type', 'loc': ('body', 'input', 'list[union[ResponseInputItemParam,ResponseOutputItem]]'), 'msg': 'Input should be a valid list', 'input': 5}"},
+		{name: "input item not an object", route: route, body: `{"input":["hi"]}`, status: 400, typ: "Bad Request",
+			param: "body.input",
+			msg: "2 validation errors:\n  {'type': 'string_type', 'loc': ('body', 'input', 'str'), 'msg': 'Input should be a valid string', 'input': ['hi']}" +
+				"\n  {'type': 'dict_type', 'loc': ('body', 'input', 'list[union[ResponseInputItemParam,ResponseOutputItem]]', 0), 'msg': 'Input should be a valid dictionary', 'input': 'hi'}"},
 		{name: "prompt template", route: route, body: `{"input":"x","prompt":{"id":"p"}}`, status: 400, typ: "BadRequestError", param: "prompt",
 			msg: "prompt template is not supported (parameter=prompt)"},
 		{name: "background without store", route: route, body: `{"input":"x","background":true,"store":false}`, status: 400, typ: "BadRequestError",

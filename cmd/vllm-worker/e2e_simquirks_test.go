@@ -41,6 +41,18 @@ func TestSimQuirksReachEngine(t *testing.T) {
 	if resp.StatusCode != 200 || len(gjson.GetBytes(b, "choices").Array()) != 1 {
 		t.Errorf("n=3 through the worker: %d %s; want one choice (no_n)", resp.StatusCode, b)
 	}
+	// The worker turns the engine's flat error into the nested envelope.
+	resp, err = http.Post(w.URL+"/v1/completions", "application/json",
+		strings.NewReader(`{"model":"`+testModel+`","prompt":"x","temperature":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if e := gjson.GetBytes(b, "error"); resp.StatusCode != 400 || e.Get("type").Str != "BadRequestError" || e.Get("param").Str != "temperature" ||
+		e.Get("message").Str != "temperature must be in [0, 2], got 3.0. (parameter=temperature, value=3.0)" {
+		t.Errorf("a flat engine error through the worker: %d %s", resp.StatusCode, b)
+	}
 	resp, err = http.Post(engineBase(t, w)+"/v1/completions", "application/json", strings.NewReader(`{"model":"nope","prompt":"x"}`))
 	if err != nil {
 		t.Fatal(err)

@@ -26,7 +26,12 @@ func (c *Config) EngineArgv(port int, self string) []string {
 		if names := c.ServedModelNames(); len(names) > 0 {
 			model = names[0]
 		}
-		return slices.Concat([]string{self, "sim"}, listen, []string{"--model", model})
+		argv := slices.Concat([]string{self, "sim"}, listen, []string{"--model", model})
+		if c.Sim.Quirks != "" {
+			// Also in the child's environment, but the flag shows in `vllm-worker config`.
+			argv = append(argv, "--quirks", c.Sim.Quirks)
+		}
+		return argv
 	}
 	return slices.Concat(
 		[]string{"python3", "-m", "vllm.entrypoints.openai.api_server"},

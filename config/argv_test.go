@@ -243,6 +243,8 @@ func TestEngineArgvSim(t *testing.T) {
 			[]string{"/bin/vllm-worker", "sim", "--host", "127.0.0.1", "--port", "8123", "--model", "m"}},
 		{"first served name", []string{"ENGINE=sim", "MODEL_NAME=m", "OPENAI_SERVED_MODEL_NAME_OVERRIDE=a,b"},
 			[]string{"/bin/vllm-worker", "sim", "--host", "127.0.0.1", "--port", "8123", "--model", "a"}},
+		{"quirks", []string{"ENGINE=sim", "MODEL_NAME=m", "SIM_QUIRKS=flat_errors, no_n"},
+			[]string{"/bin/vllm-worker", "sim", "--host", "127.0.0.1", "--port", "8123", "--model", "m", "--quirks", "flat_errors,no_n"}},
 		{"ENGINE_URL: no child", []string{"ENGINE=sim", "ENGINE_URL=http://h:1/"}, nil},
 	}
 	for _, tt := range tests {

@@ -159,6 +159,16 @@ type Sim struct {
 	MaxNumSeqs   int           // SIM_MAX_NUM_SEQS, default 256
 	MaxModelLen  int           // SIM_MAX_MODEL_LEN, default 4096
 	StartupExit  int           // SIM_STARTUP_EXIT, default 0: fault injection, exit with this code instead of serving
+	// Quirks is SIM_QUIRKS: the names of SimQuirks to turn on, lower-cased, without
+	// duplicates, comma-separated; "" (the default) is none, vLLM's own behaviour.
+	Quirks string
+}
+
+// SimQuirks are the quirk names SIM_QUIRKS accepts: the ways in which other
+// OpenAI-compatible servers differ from vLLM that the simulated engine can
+// mimic (its package lists the same names; a test in cmd keeps them in step).
+func SimQuirks() []string {
+	return []string{"no_continuous_usage", "no_n", "error_without_done", "flat_errors"}
 }
 
 // Error is an invalid configuration: one line per bad variable, all of them at once.

@@ -91,6 +91,7 @@ type rawSim struct {
 	MaxNumSeqs  string `env:"SIM_MAX_NUM_SEQS" envDefault:"256"`
 	MaxModelLen string `env:"SIM_MAX_MODEL_LEN" envDefault:"4096"`
 	StartupExit string `env:"SIM_STARTUP_EXIT" envDefault:"0"`
+	Quirks      string `env:"SIM_QUIRKS"`
 }
 
 // envMap is environ as a map, without the variables whose value is empty or blank: an empty

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -224,7 +226,26 @@ func (k *checker) sim(r *rawSim) Sim {
 		MaxNumSeqs:   k.integer("SIM_MAX_NUM_SEQS", r.MaxNumSeqs, 1),
 		MaxModelLen:  k.integer("SIM_MAX_MODEL_LEN", r.MaxModelLen, 1),
 		StartupExit:  k.integer("SIM_STARTUP_EXIT", r.StartupExit, 0),
+		Quirks:       k.simQuirks(r.Quirks),
 	}
+}
+
+// simQuirks checks SIM_QUIRKS, a comma-separated list of SimQuirks, and returns it
+// normalised: lower case, no blanks or duplicates.
+func (k *checker) simQuirks(value string) string {
+	var names []string
+	for part := range strings.SplitSeq(value, ",") {
+		q := strings.ToLower(strings.TrimSpace(part))
+		switch {
+		case q == "" || slices.Contains(names, q):
+		case !slices.Contains(SimQuirks(), q):
+			k.bad("SIM_QUIRKS", value, "unknown quirk "+strconv.Quote(q)+"; known: "+strings.Join(SimQuirks(), ", "))
+			return ""
+		default:
+			names = append(names, q)
+		}
+	}
+	return strings.Join(names, ",")
 }
 
 func (k *checker) port(name, value string) int {

@@ -81,6 +81,8 @@ func TestLoadValues(t *testing.T) {
 			func(c *Config) any { return c.Engine.ShutdownTimeout }, time.Minute, "SHUTDOWN_GRACE_SECONDS (25s) is shorter"},
 		{"sim knobs", []string{"SIM_TTFT_MS=20", "SIM_ITL_MS=5", "SIM_STARTUP_MS=100", "SIM_MAX_NUM_SEQS=2", "SIM_MAX_MODEL_LEN=128"},
 			func(c *Config) any { return c.Sim }, Sim{TTFT: 20 * time.Millisecond, ITL: 5 * time.Millisecond, StartupDelay: 100 * time.Millisecond, MaxNumSeqs: 2, MaxModelLen: 128}, ""},
+		{"sim quirks, normalised", []string{"SIM_QUIRKS= No_N,flat_errors,,no_n "},
+			func(c *Config) any { return c.Sim.Quirks }, "no_n,flat_errors", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,6 +155,8 @@ func TestLoadInvalid(t *testing.T) {
 				`ENGINE_RESTART="always": must be one of never, on-failure`, `VLLM_STARTUP_TIMEOUT="0": must be > 0`,
 				`DISTRIBUTED_EXECUTOR_BACKEND="k8s": must be one of mp, ray, uni, external_launcher`,
 				`VLLM_EXTRA_ARGS="--x 'y": unbalanced single quote`, `SHUTDOWN_TIMEOUT="1.5": not an integer`}},
+		{"unknown sim quirk", []string{"MODEL_NAME=m", "SIM_QUIRKS=no_n,bogus"},
+			[]string{`SIM_QUIRKS="no_n,bogus": unknown quirk "bogus"; known: no_continuous_usage, no_n, error_without_done, flat_errors`}},
 		{"out of range", []string{"MODEL_NAME=m", "MAX_CONCURRENCY=99999999999999999999", "SIM_ITL_MS=99999999999999"},
 			[]string{`MAX_CONCURRENCY="99999999999999999999": out of range`, `SIM_ITL_MS="99999999999999": too large`}},
 		{"secrets never in errors", []string{"MODEL_NAME=m", "HF_TOKEN=hf_SeCrEt", "VLLM_EXTRA_ARGS=--hf-token hf_SeCrEt '"},

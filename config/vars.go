@@ -213,6 +213,8 @@ func Variables() []Variable {
 			Description: "Its context length (`max_model_len` in `/v1/models`)."},
 		{Name: "SIM_STARTUP_EXIT", Group: GroupSim, Default: "0",
 			Description: "Fault injection for tests: a non-zero value makes it exit with that code instead of serving, as vLLM does when it cannot load a model."},
+		{Name: "SIM_QUIRKS", Group: GroupSim,
+			Description: "A comma-separated list of ways to behave like other OpenAI-compatible servers instead of vLLM, so the worker can be tested against them: `no_continuous_usage` (ignores `stream_options.continuous_usage_stats`), `no_n` (ignores `n`: one choice), `error_without_done` (an in-band error event ends the stream, with no `[DONE]`), `flat_errors` (the old flat `{\"object\":\"error\",...}` error shape). An unknown name is a configuration error. See [the simulator's fidelity](sim-fidelity.md)."},
 	}
 }
 

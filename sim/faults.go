@@ -57,11 +57,11 @@ func (s *Server) faultBefore(w http.ResponseWriter, r *http.Request, g *generati
 		panic(http.ErrAbortHandler) // without an Exit hook, look like a dead process: drop the connection
 	case faultErrorBefore:
 		s.finish(g, faulted)
-		openai.WriteError(w, openai.NewError(http.StatusInternalServerError, "simulated engine error (sim_fault=error_before)"))
+		s.writeError(w, openai.NewError(http.StatusInternalServerError, "simulated engine error (sim_fault=error_before)"))
 		return false
 	case faultCUDA:
 		s.finish(g, faulted)
-		openai.WriteError(w, openai.NewError(http.StatusInternalServerError, "CUDA error: an illegal memory access was encountered"))
+		s.writeError(w, openai.NewError(http.StatusInternalServerError, "CUDA error: an illegal memory access was encountered"))
 		return false
 	case faultSlowFirstByte:
 		t := time.NewTimer(s.o.SlowFirstByte)
@@ -82,7 +82,7 @@ func (s *Server) faultAfterStart(w http.ResponseWriter, g *generation) bool {
 	switch g.fault {
 	case faultErrorMid, faultErrorNoDone:
 		s.finish(g, faulted)
-		openai.WriteError(w, midStreamError(g.fault))
+		s.writeError(w, midStreamError(g.fault))
 		return true
 	case faultCutMid:
 		s.finish(g, faulted)
@@ -93,7 +93,8 @@ func (s *Server) faultAfterStart(w http.ResponseWriter, g *generation) bool {
 
 // faultMidStream ends a stream with its mid-stream fault: an in-band error event
 // and [DONE], an error event and the end of the stream without [DONE] (as some
-// OpenAI-compatible servers end an error), or a connection closed without [DONE].
+// OpenAI-compatible servers end an error; QuirkErrorWithoutDone does it to every
+// in-band error), or a connection closed without [DONE].
 func (s *Server) faultMidStream(st *streamer, g *generation) {
 	s.finish(g, faulted)
 	if g.fault == faultCutMid {
@@ -101,10 +102,8 @@ func (s *Server) faultMidStream(st *streamer, g *generation) {
 		// client sees the stream end early, as when vLLM dies mid-stream.
 		panic(http.ErrAbortHandler)
 	}
-	st.buf = append(st.buf[:0], midStreamError(g.fault).SSE()...)
-	if g.fault == faultErrorMid {
-		st.buf = append(st.buf, openai.DoneEvent...)
-	}
+	st.buf = s.errorEvent(st.buf[:0], midStreamError(g.fault))
+	st.buf = s.endErrorStream(st.buf, g.fault == faultErrorNoDone)
 	st.send()
 }
 

@@ -50,12 +50,14 @@ func mix(x uint64) uint64 {
 type prompt struct {
 	tokens int    // whitespace-separated words (or token ids)
 	hash   uint64 // FNV-1a of the text, so different prompts generate differently; starts at fnvOffset
+	text   bool   // given as text (which a real tokenizer never makes empty), not token ids
 }
 
 const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
 
 // addText adds s's words to p and folds s into its hash.
 func (p *prompt) addText(s string) {
+	p.text = true
 	for i := 0; i < len(s); i++ {
 		p.hash = (p.hash ^ uint64(s[i])) * fnvPrime
 	}
@@ -89,21 +91,30 @@ func countWords(s string) int {
 // stop cut) is planned up front, which is cheap and lets a stream emit each token as
 // it is produced with no stop-string look-behind buffer.
 type sequence struct {
-	index  int    // choice index in the response
-	seed   uint64 // from the prompt hash and the index
-	total  int    // tokens it generates: its completion_tokens at the end
-	reason string // "length" or "stop"
-	stop   string // the matched stop string when reason is "stop"
-	cut    int    // output length in bytes after the stop cut; -1 without a stop
-	k      int    // tokens generated so far
-	off    int    // bytes of (uncut) text generated so far
+	index  int       // choice index in the response
+	seed   uint64    // from the prompt hash and the index
+	total  int       // tokens it generates: its completion_tokens at the end
+	reason string    // the engine's: "length" or "stop"
+	stop   string    // the matched stop string when reason is "stop"
+	cut    int       // output length in bytes after the stop cut; -1 without a stop
+	k      int       // tokens generated so far
+	off    int       // bytes of (uncut) text generated so far
+	tool   *toolCall // the tool call it generates instead of text, if any
 }
 
 // newSequence plans choice index of prompt p: maxTokens tokens ending in "length",
 // unless a stop string appears first. Like vLLM, stop strings are checked in list
-// order after each token, and the text ends before the match.
-func (v vocab) newSequence(index int, p prompt, choice int, maxTokens int, stops []string) sequence {
+// order after each token, and the text ends before the match. With a tool plan it
+// generates a tool call instead (cut short by maxTokens, or ended by EOS).
+func (v vocab) newSequence(index int, p prompt, choice int, maxTokens int, stops []string, tool *toolPlan) sequence {
 	s := sequence{index: index, seed: mix(p.hash ^ mix(uint64(choice)+1)), total: maxTokens, reason: "length", cut: -1}
+	if tool != nil {
+		s.tool = newToolCall(tool, s.seed, v)
+		if n := len(s.tool.tokens); n <= maxTokens {
+			s.total, s.reason = n, "stop"
+		}
+		return s
+	}
 	if len(stops) == 0 {
 		return s
 	}
@@ -142,8 +153,33 @@ func (s *sequence) next(v vocab) (tok int, piece string, last bool) {
 	return tok, piece, s.k == s.total
 }
 
+// nextTool generates the next token of s's tool call, and whether it is the last.
+func (s *sequence) nextTool() (toolToken, bool) {
+	t := s.tool.tokens[s.k]
+	s.k++
+	return t, s.k == s.total
+}
+
 // done reports whether s has generated all its tokens.
 func (s *sequence) done() bool { return s.k >= s.total }
+
+// toolWhole reports whether s's tool call was generated whole (not cut short).
+func (s *sequence) toolWhole() bool { return s.tool != nil && s.total == len(s.tool.tokens) }
+
+// finishReason is the finish_reason the API reports for s: the engine's, or for a
+// tool call the tool-choice mode's. A streamed "auto" call whose name went out
+// reports tool_calls even when cut short, as vLLM's streaming does.
+func (s *sequence) finishReason(stream bool) string {
+	switch {
+	case s.tool == nil:
+		return s.reason
+	case s.toolWhole():
+		return s.tool.finishReason()
+	case stream && s.tool.mode == toolAuto && s.total >= 2:
+		return "tool_calls"
+	}
+	return "length"
+}
 
 // text generates the whole of s and returns its output text.
 func (s *sequence) text(v vocab) string {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -41,7 +42,7 @@ func TestSequenceStop(t *testing.T) {
 	v := newVocab()
 	p := prompt{hash: fnvOffset}
 	p.addText("seed words")
-	plain := v.newSequence(0, p, 0, 8, nil)
+	plain := v.newSequence(0, p, 0, 8, nil, nil)
 	full := plain.text(v)
 	if plain.total != 8 || plain.reason != "length" || len(strings.Fields(full)) != 8 {
 		t.Fatalf("plain sequence = %+v, %q", plain, full)
@@ -49,34 +50,59 @@ func TestSequenceStop(t *testing.T) {
 	// The stop list is checked in order after each token; the first token whose
 	// text completes a stop string ends the sequence.
 	words := strings.Fields(full)
-	stop := v.newSequence(0, p, 0, 8, []string{"nothing-matches", " " + words[3]})
+	stop := v.newSequence(0, p, 0, 8, []string{"nothing-matches", " " + words[3]}, nil)
 	if got := stop.text(v); stop.reason != "stop" || stop.total != 4 || got != full[:strings.Index(full, " "+words[3])] {
 		t.Errorf("stop sequence = %+v, %q", stop, got)
 	}
-	other := v.newSequence(1, p, 1, 8, nil)
+	other := v.newSequence(1, p, 1, 8, nil, nil)
 	if other.text(v) == full {
 		t.Error("choice 1 generated the same text as choice 0")
 	}
 }
 
-// FuzzParse feeds arbitrary bodies to both generation routes: never a panic, and
-// every refusal is a 400 or 404 in vLLM's envelope.
+// FuzzParse feeds arbitrary bodies to the generation routes: never a panic, and
+// every refusal is a 400, 404 or (a Python KeyError in vLLM) 500 whose body is
+// valid JSON in vLLM's envelope.
 func FuzzParse(f *testing.F) {
-	f.Add([]byte(`{"messages":[{"role":"user","content":"hi"}],"stop":["a"],"n":2}`), true)
-	f.Add([]byte(`{"prompt":[[1,2],[3]],"max_tokens":3}`), false)
-	f.Add([]byte(`{"prompt":"x","sim_fault_after":1e3,"stream_options":{"continuous_usage_stats":true}}`), false)
+	f.Add([]byte(`{"messages":[{"role":"user","content":"hi"}],"stop":["a"],"n":2}`), uint8(0))
+	f.Add([]byte(`{"prompt":[[1,2],[3]],"max_tokens":3}`), uint8(1))
+	f.Add([]byte(`{"prompt":"x","sim_fault_after":1e3,"stream_options":{"continuous_usage_stats":true}}`), uint8(1))
+	f.Add([]byte(`{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","required":["a"],"properties":{"a":{"type":"string"}}}}}],"tool_choice":{"type":"function","function":{"name":"f"}}}`), uint8(0))
+	f.Add([]byte(`{"input":[{"role":"user","content":[{"type":"input_text","text":"x"}]}],"max_output_tokens":5}`), uint8(2))
+	f.Add([]byte(`{"temperature":"hot","n":0,"messages":"x","stop":["","a","b","c","d"]}`), uint8(0))
 	s := New(Options{MaxModelLen: 64})
-	f.Fuzz(func(t *testing.T, body []byte, chat bool) {
+	f.Fuzz(func(t *testing.T, body []byte, route uint8) {
 		r := httptest.NewRequest(http.MethodPost, "/", nil)
-		req, e := s.parse(r, body, chat)
+		k := kind(route % 3)
+		o, _, e := decodeBody("application/json", body)
+		var req *genRequest
+		if e == nil {
+			if k == kindResponses {
+				req, e = s.parseResponses(r, o)
+			} else {
+				req, e = s.parseGenerate(r, o, k)
+			}
+		}
 		if e != nil {
-			if e.Status != 400 && e.Status != 404 {
+			if e.Status != 400 && e.Status != 404 && e.Status != 500 {
 				t.Fatalf("status %d", e.Status)
+			}
+			if b := s.errorBody(e); !json.Valid(b) {
+				t.Fatalf("error body %s is not JSON", b)
 			}
 			return
 		}
-		if req.maxTokens < 1 || len(req.prompts) == 0 {
+		if req.maxTokens < 0 || len(req.prompts) == 0 || req.n < 1 {
 			t.Fatalf("accepted %+v", req)
+		}
+		if req.n*len(req.prompts) > 1<<12 {
+			return // valid, but too big to generate in a fuzz iteration
+		}
+		g := s.newGeneration(req, time.Now())
+		for i := range g.seqs {
+			if g.seqs[i].tool == nil {
+				g.seqs[i].text(s.vocab)
+			}
 		}
 	})
 }

@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 )
@@ -14,10 +16,11 @@ func (null) MarshalJSON() ([]byte, error) { return []byte("null"), nil }
 
 // usage is vLLM's usage object of a non-streaming response.
 type usage struct {
-	PromptTokens        int  `json:"prompt_tokens"`
-	TotalTokens         int  `json:"total_tokens"`
-	CompletionTokens    int  `json:"completion_tokens"`
-	PromptTokensDetails null `json:"prompt_tokens_details"`
+	PromptTokens            int  `json:"prompt_tokens"`
+	TotalTokens             int  `json:"total_tokens"`
+	CompletionTokens        int  `json:"completion_tokens"`
+	PromptTokensDetails     null `json:"prompt_tokens_details"`
+	CompletionTokensDetails null `json:"completion_tokens_details"`
 }
 
 func newUsage(prompt, completion int) usage {
@@ -26,10 +29,19 @@ func newUsage(prompt, completion int) usage {
 
 // stopReason is a choice's stop_reason: the matched stop string, or null.
 func stopReason(sq *sequence) *string {
-	if sq.reason != "stop" {
+	if sq.reason != "stop" || sq.tool != nil {
 		return nil
 	}
 	return &sq.stop
+}
+
+// marshal is json.Marshal without the HTML escapes Python's json never writes.
+func marshal(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // cannot fail: strings, numbers and nulls only
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // pacer sleeps between generation steps on one reusable timer. It keeps to a
@@ -96,11 +108,7 @@ func (s *Server) complete(ctx context.Context, w http.ResponseWriter, g *generat
 		return
 	}
 	s.metrics.ttft.observe(time.Since(g.start))
-	steps := 0
-	for i := range g.seqs {
-		steps = max(steps, g.seqs[i].total)
-	}
-	if !p.wait(ctx, time.Duration(steps-1)*s.o.ITL) {
+	if !p.wait(ctx, time.Duration(g.steps()-1)*s.o.ITL) {
 		s.finish(g, aborted)
 		return
 	}
@@ -108,10 +116,13 @@ func (s *Server) complete(ctx context.Context, w http.ResponseWriter, g *generat
 		return
 	}
 	var body []byte
-	if g.chat {
+	switch g.kind {
+	case kindChat:
 		body = s.chatBody(g)
-	} else {
+	case kindCompletion:
 		body = s.completionBody(g)
+	default:
+		body = s.responseBody(g)
 	}
 	writeJSON(w, http.StatusOK, body)
 	s.finish(g, finished)

@@ -8,9 +8,12 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/vllm-worker/vllm-worker/openai"
 )
 
 // Options configure the simulated engine. The caller reads them from flags or the
@@ -46,6 +49,10 @@ type Options struct {
 	Exit func(code int)
 	// Log receives at most one line per request. Nil means no logging.
 	Log io.Writer
+	// Quirks make the simulator behave like other OpenAI-compatible servers in
+	// the ways each Quirk names. Nil means none: vLLM's behaviour. New panics on
+	// a name that is not a Quirk constant (ParseQuirks checks user input).
+	Quirks []Quirk
 }
 
 // Stats are the simulated engine's counters, for in-process tests.
@@ -59,10 +66,13 @@ type Stats struct {
 
 // Server is the simulated engine's HTTP handler. Make one with New.
 type Server struct {
-	o       Options
-	vocab   vocab
-	metrics *metrics
-	slots   chan struct{} // nil when MaxNumSeqs is zero
+	o           Options
+	quirks      quirkSet
+	fingerprint string // system_fingerprint: vllm-<version>-<hash of the model>
+	models      requestModels
+	vocab       vocab
+	metrics     *metrics
+	slots       chan struct{} // nil when MaxNumSeqs is zero
 
 	requests, running, waiting, aborts, faults atomic.Int64
 
@@ -84,7 +94,16 @@ func New(o Options) *Server {
 	if o.SlowFirstByte <= 0 {
 		o.SlowFirstByte = 2 * time.Second
 	}
-	s := &Server{o: o, vocab: newVocab()}
+	quirks, err := newQuirkSet(o.Quirks)
+	if err != nil {
+		panic("sim: " + err.Error())
+	}
+	h := uint64(fnvOffset)
+	for i := 0; i < len(o.Model); i++ {
+		h = (h ^ uint64(o.Model[i])) * fnvPrime
+	}
+	s := &Server{o: o, quirks: quirks, vocab: newVocab(), models: newRequestModels(),
+		fingerprint: "vllm-" + simVersion + "-" + strconv.FormatUint(h>>32|1<<32, 16)[1:]}
 	if o.MaxNumSeqs > 0 {
 		s.slots = make(chan struct{}, o.MaxNumSeqs)
 	}
@@ -103,12 +122,30 @@ func (s *Server) Stats() Stats {
 	}
 }
 
+// simVersion is what /version reports, and the version in system_fingerprint.
+const simVersion = "0.0.0-sim"
+
 // ServeHTTP routes a request the way vLLM's FastAPI app does: unknown paths get
 // {"detail":"Not Found"}, known paths with the wrong method {"detail":"Method Not Allowed"}.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.inflight.add()
 	defer s.inflight.done()
 	var allow string
+	if id, ok := strings.CutPrefix(r.URL.Path, "/v1/responses/"); ok && id != "" {
+		// The response store is off (vLLM's default), so no id is ever found.
+		id, cancel := strings.CutSuffix(id, "/cancel")
+		switch allow = http.MethodGet; {
+		case strings.Contains(id, "/"):
+			allow = ""
+		case cancel:
+			allow = http.MethodPost
+		}
+		if allow != "" && r.Method == allow {
+			s.reject(w, r, &openai.Error{Status: http.StatusNotFound, Type: "invalid_request_error",
+				Param: "response_id", Message: "Response with id '" + id + "' not found."})
+			return
+		}
+	}
 	switch r.URL.Path {
 	case "/health":
 		if allow = http.MethodGet; r.Method == allow {
@@ -124,7 +161,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case "/version":
 		if allow = http.MethodGet; r.Method == allow {
-			writeJSON(w, http.StatusOK, []byte(`{"version":"0.0.0-sim"}`))
+			writeJSON(w, http.StatusOK, []byte(`{"version":"`+simVersion+`"}`))
 			return
 		}
 	case "/v1/models":
@@ -144,12 +181,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case "/v1/chat/completions":
 		if allow = http.MethodPost; r.Method == allow {
-			s.handleGenerate(w, r, true)
+			s.handleGenerate(w, r, kindChat)
 			return
 		}
 	case "/v1/completions":
 		if allow = http.MethodPost; r.Method == allow {
-			s.handleGenerate(w, r, false)
+			s.handleGenerate(w, r, kindCompletion)
+			return
+		}
+	case "/v1/responses":
+		if allow = http.MethodPost; r.Method == allow {
+			s.handleResponses(w, r)
 			return
 		}
 	}
@@ -187,6 +229,9 @@ func (s *Server) logf(format string, args ...any) {
 // requests o.ShutdownTimeout, cuts the rest and returns once every handler has
 // returned. A ctx done during the startup delay returns nil without listening.
 func Serve(ctx context.Context, addr string, o Options, ready func(net.Addr)) error {
+	if _, err := newQuirkSet(o.Quirks); err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
 	if o.StartupDelay > 0 {
 		t := time.NewTimer(o.StartupDelay)
 		select {

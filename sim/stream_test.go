@@ -63,8 +63,8 @@ func TestStreamShape(t *testing.T) {
 			if tt.chat {
 				wantID = "chatcmpl-"
 			}
-			if id := chunks[0].Get("id").Str; !strings.HasPrefix(id, wantID) || len(id) != len(wantID)+32 {
-				t.Errorf("id = %q; want %s<32 hex>", id, wantID)
+			if id := chunks[0].Get("id").Str; !strings.HasPrefix(id, wantID) || len(id) != len(wantID)+16 {
+				t.Errorf("id = %q; want %s<16 hex>", id, wantID)
 			}
 			if tt.usage {
 				last := chunks[len(chunks)-1]

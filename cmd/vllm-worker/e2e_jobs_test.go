@@ -366,7 +366,7 @@ func TestJobsBadInput(t *testing.T) {
 		{`{"openai_route":"/v1/bogus","openai_input":{}}`, "openai_route"},
 		{`{"route":"no-slash"}`, "route"},
 		{`{"openai_input":{"model":"gpt-4","messages":[{"role":"user","content":"x"}]}}`, "does not exist"},
-		{`{"prompt":"x","sampling_params":{"max_tokens":100000}}`, "maximum context length"},
+		{`{"prompt":"x","sampling_params":{"max_tokens":4096}}`, "maximum context length"},
 	} {
 		res := runSync(t, w, tt.input)
 		if res.Status != "FAILED" || !strings.Contains(res.Error, tt.want) {

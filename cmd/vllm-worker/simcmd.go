@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vllm-worker/vllm-worker/config"
@@ -33,11 +34,21 @@ func runSim(ctx context.Context, args, environ []string, stderr io.Writer) error
 	startup := fs.Duration("startup", defaults.StartupDelay, "refuse connections this long (SIM_STARTUP_MS)")
 	maxSeqs := fs.Int("max-num-seqs", defaults.MaxNumSeqs, "concurrent sequences (SIM_MAX_NUM_SEQS)")
 	maxLen := fs.Int("max-model-len", defaults.MaxModelLen, "context window (SIM_MAX_MODEL_LEN)")
+	quirkList := fs.String("quirks", defaults.Quirks, "behave like other OpenAI-compatible servers: comma-separated "+
+		strings.Join(config.SimQuirks(), ", ")+" (SIM_QUIRKS)")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
+	quirks, err := sim.ParseQuirks(*quirkList)
+	if err != nil {
+		fmt.Fprintln(stderr, "sim: --quirks:", err)
+		return &exitError{code: 2, msg: "invalid --quirks"}
+	}
 	addr := net.JoinHostPort(*host, strconv.Itoa(*port))
 	fmt.Fprintf(stderr, "sim: simulated vLLM engine for model %q, starting (startup delay %v)\n", *model, *startup)
+	if len(quirks) > 0 {
+		fmt.Fprintf(stderr, "sim: quirks %v: behaving unlike vLLM on purpose\n", quirks)
+	}
 	if code := defaults.StartupExit; code != 0 {
 		// Fault injection: fail the way vLLM fails to start (e.g. out of memory).
 		fmt.Fprintf(stderr, "sim: Loading weights for %q\n", *model)
@@ -51,6 +62,7 @@ func runSim(ctx context.Context, args, environ []string, stderr io.Writer) error
 		ITL:          *itl,
 		StartupDelay: *startup,
 		MaxNumSeqs:   *maxSeqs,
+		Quirks:       quirks,
 		Exit:         os.Exit,
 	}, func(a net.Addr) {
 		fmt.Fprintf(stderr, "sim: Application startup complete. Listening on http://%s\n", a)

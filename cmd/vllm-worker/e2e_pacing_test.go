@@ -94,3 +94,51 @@ func TestHandlerStreamPacedByRunPod(t *testing.T) {
 		t.Errorf("streamed jobs took %v take to done, plain ones %v: more than two POST latencies (%v) behind, with slack", ts, tp, 2*latency)
 	}
 }
+
+// TestNativeUsageWithoutContinuousUsage: against an engine that ignores
+// continuous_usage_stats (SIM_QUIRKS=no_continuous_usage, as llm-d's simulator
+// and other OpenAI servers), native items never say a usage the engine's final
+// one contradicts: no "input": 0 for a non-empty prompt (the count is left out
+// until the engine says it), output never above the final count, and the last
+// item says exactly the engine's final usage, for a streamed job and a plain one.
+func TestNativeUsageWithoutContinuousUsage(t *testing.T) {
+	w := startWorker(t, "SIM_QUIRKS=no_continuous_usage", "BATCH_MAX_WAIT_MS=0")
+	const prompt = "the five words of it"
+	var final struct {
+		Usage struct {
+			PromptTokens     int64 `json:"prompt_tokens"`
+			CompletionTokens int64 `json:"completion_tokens"`
+		} `json:"usage"`
+	}
+	postJSON(t, w.URL+"/v1/completions", `{"model":"test-model","prompt":"`+prompt+`","max_tokens":40}`, &final)
+	if final.Usage.PromptTokens == 0 || final.Usage.CompletionTokens != 40 {
+		t.Fatalf("the engine's own usage: %+v", final.Usage)
+	}
+	for _, stream := range []bool{true, false} {
+		res := runSync(t, w, fmt.Sprintf(`{"prompt":%q,"sampling_params":{"max_tokens":40},"stream":%v}`, prompt, stream))
+		if res.Status != "COMPLETED" || len(res.Output) == 0 {
+			t.Fatalf("stream=%v: %s %s", stream, res.Status, res.Error)
+		}
+		for i, raw := range res.Output {
+			var item struct {
+				Usage map[string]int64 `json:"usage"`
+			}
+			if err := json.Unmarshal(raw, &item); err != nil {
+				t.Fatal(err)
+			}
+			in, hasIn := item.Usage["input"]
+			switch {
+			case hasIn && in != final.Usage.PromptTokens:
+				t.Errorf("stream=%v item %d: usage %v; the engine's prompt has %d tokens", stream, i, item.Usage, final.Usage.PromptTokens)
+			case item.Usage["output"] > final.Usage.CompletionTokens:
+				t.Errorf("stream=%v item %d: usage %v; the engine made %d tokens", stream, i, item.Usage, final.Usage.CompletionTokens)
+			}
+			if i == len(res.Output)-1 && (in != final.Usage.PromptTokens || item.Usage["output"] != final.Usage.CompletionTokens) {
+				t.Errorf("stream=%v: the last item's usage %v; want the engine's final %+v", stream, item.Usage, final.Usage)
+			}
+		}
+		if stream && len(res.Output) < 4 {
+			t.Errorf("%d items; want the dynamic batches (1, 3, 9, 27)", len(res.Output))
+		}
+	}
+}

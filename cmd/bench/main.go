@@ -4,7 +4,8 @@
 // proxy, and drives all three paths (direct, worker, nginx) with one in-process
 // load generator: non-streaming latency at concurrency 1 and throughput at 64,
 // paced streams (time to first token, per-event gap, concurrent streams held),
-// the worker's start-up time and its RSS. It prints one markdown table and can
+// the worker's start-up time and its RSS; and handler mode against a fake
+// RunPod queue whose POSTs are slow, streamed jobs against plain ones. It prints one markdown table and can
 // write it into docs/benchmarks.md.
 //
 // It sends traffic only to 127.0.0.1, bounds every loop in count and time, and
@@ -78,6 +79,7 @@ type plan struct {
 	heldSteps          []int         // concurrent streams, step by step
 	heldRamp           time.Duration // the spread of a step's stream starts
 	starts             int           // worker start-ups timed
+	handlerRounds      int           // handler mode: rounds per RunPod latency
 	warmN              int           // c=1 warm-up requests per path per round
 	warmDur            time.Duration // c=64 warm-up per path per round
 }
@@ -88,7 +90,7 @@ func newPlan(quick bool) plan {
 		rpsRounds: 3, rpsConc: 64, rpsDur: 2 * time.Second, warmDur: 300 * time.Millisecond,
 		streamRounds: 3, streamConc: 48, streamPer: 3,
 		heldSteps: []int{128, 256, 512, 1000}, heldRamp: time.Second,
-		starts: 10,
+		starts: 10, handlerRounds: 3,
 	}
 	if quick {
 		p.latRounds, p.latN = 2, 500
@@ -96,6 +98,7 @@ func newPlan(quick bool) plan {
 		p.streamRounds, p.streamPer = 1, 1
 		p.heldSteps = []int{128, 1000}
 		p.starts = 3
+		p.handlerRounds = 1
 	}
 	return p
 }

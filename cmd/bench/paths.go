@@ -59,6 +59,7 @@ func (b *bench) measure(ctx context.Context) error {
 		{"non-streaming, c=64", b.throughputPhase},
 		{"paced streams", b.pacedPhase},
 		{"streams held", b.heldPhase},
+		{"handler mode", b.handlerPhase},
 	}
 	for _, ph := range phases {
 		began := time.Now()

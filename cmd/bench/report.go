@@ -30,6 +30,7 @@ type results struct {
 	held    map[string][]heldStep // the concurrent-stream steps, in order
 	peakRSS map[string]int64      // VmHWM after the stream steps, bytes
 	startup startupResult         // the worker's start-ups
+	handler []handlerResult       // handler mode, per RunPod POST latency
 	other   []float64             // share of the cores other work took, per kept round
 	retried int                   // rounds measured again because of other work
 	waited  time.Duration         // time spent waiting for other work to calm down
@@ -148,8 +149,29 @@ func (r *results) markdown() string {
 		m.cpu, m.cores, m.loadNote(), r.otherNote(), m.kernel, m.goVersion, nginx)
 	fmt.Fprintf(&b, "| command | `make bench` (`%s`), %s, took %v | | | | | |\n",
 		r.command, r.began.UTC().Format("2006-01-02 15:04 MST"), r.took.Round(time.Second))
+	r.handlerTable(&b)
 	b.WriteString("\n" + blockEnd)
 	return b.String()
+}
+
+// handlerTable renders the handler-mode case as a table of its own, after the
+// proxy table (whose machine and command rows it shares).
+func (r *results) handlerTable(b *strings.Builder) {
+	if len(r.handler) == 0 {
+		return
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%d ms", d.Round(time.Millisecond).Milliseconds()) }
+	sec := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+	fmt.Fprintf(b, "\nHandler mode: %d streamed and %d plain native jobs of %d tokens at %s a token, taken at once by one worker "+
+		"with the default batch settings, against a fake RunPod queue whose stream and done POSTs take the latency; "+
+		"take-to-done time, mean of each kind, median of %d rounds.\n\n", handlerJobs, handlerJobs, handlerTokens, ms(handlerITL), len(r.handler[0].plain))
+	b.WriteString("| RunPod POST latency | plain job | streamed job | streamed ÷ plain | streamed − plain | target | result |\n")
+	b.WriteString("|--:|--:|--:|--:|--:|---|---|\n")
+	for _, h := range r.handler {
+		s, p := median(h.streamed), median(h.plain)
+		fmt.Fprintf(b, "| %s | %s | %s (%d items) | %.2f× | %s | ≤ 2 POSTs (%s) | %s |\n", ms(h.latency), sec(p), sec(s), h.items,
+			float64(s)/float64(p), ms(s-p), ms(2*h.latency), verdict(s-p <= 2*h.latency))
+	}
 }
 
 func heldMax(steps []heldStep) int {

@@ -4,8 +4,8 @@
 // jobs, hands them out by long poll, records everything the worker sends, asks for
 // job stops and injects faults.
 //
-// It is a test double: it must not be imported by production code, and it keeps
-// every request in memory.
+// It is a test double, for tests and for cmd/bench's handler-mode case: it must
+// not be imported by the worker, and it keeps every request in memory.
 package fakerunpod
 
 import (
@@ -88,6 +88,13 @@ type Job struct {
 // New starts a Server; it is closed when tb's test ends.
 func New(tb testing.TB, o Options) *Server {
 	tb.Helper()
+	s := Start(o)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a Server outside a test (cmd/bench); the caller closes it.
+func Start(o Options) *Server {
 	if o.Endpoint == "" {
 		o.Endpoint = "ep-test"
 	}
@@ -110,7 +117,6 @@ func New(tb testing.TB, o Options) *Server {
 		posting: map[string]int{}, maxPost: map[string]int{}, times: map[string]*JobTimes{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	tb.Cleanup(s.Close)
 	return s
 }
 

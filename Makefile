@@ -41,11 +41,20 @@ FUZZ_TARGETS := \
 	./runpod:FuzzParseInput ./runpod:FuzzMergeItems ./runpod/serverless:FuzzParseTaken \
 	./supervisor:FuzzLineReader ./sim:FuzzParse
 
-fuzz-short: ## run every fuzz target for FUZZTIME (default 5s)
+# Go 1.26's fuzz coordinator may fail a target with a bare "context deadline
+# exceeded" when -fuzztime ends while a worker is busy (golang/go#75804, fixed in
+# Go 1.27): that is not a finding, so such a run is tried once more. A real
+# finding writes its input under testdata/fuzz and fails at once.
+fuzz-short: ## run every fuzz target for FUZZTIME
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  out=$$($(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg 2>&1); rc=$$?; echo "$$out"; \
+	  [ $$rc -eq 0 ] && continue; \
+	  if echo "$$out" | grep -q 'context deadline exceeded' && ! echo "$$out" | grep -q 'Failing input written'; then \
+	    echo "fuzz $$fn: the -fuzztime shutdown race of golang/go#75804, not a finding; once more"; \
+	    $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  else exit 1; fi; \
 	done
 
 fuzz: ## run every fuzz target for 2 minutes

@@ -283,8 +283,12 @@ func writeAPIDoc(d *apiDoc, w *testWorker) {
 		"and templated prompts go to the engine's chat route, plain prompts to its completions route.",
 		"",
 		"Each output item is `{\"choices\": [{\"tokens\": [...]}, ...one per n], \"usage\": {\"input\": prompt",
-		"tokens, \"output\": tokens so far}}`. Not streamed, there is one item, whose `tokens` holds the",
-		"whole text of each choice:")
+		"tokens, \"output\": tokens so far}}`, and the last item carries the engine's final usage. An engine",
+		"that reports usage only at the end of a stream (not vLLM, which the worker asks for it on every",
+		"chunk; other OpenAI servers, and the sim's `no_continuous_usage` quirk) makes the items before it",
+		"leave `input` out rather than say a false 0, and may add a last item with no tokens that carries",
+		"the final usage. Not streamed, there is one item, whose `tokens` holds the whole text of each",
+		"choice:")
 	d.example(w, http.StatusOK, docReq{Method: "POST", Path: "/runsync",
 		Body: `{"input":{"prompt":"Why is the sky blue?","sampling_params":{"max_tokens":12}}}`})
 	d.md("Streamed, the unit is one token of one choice, and items grow as the batch size does: 1, 3,",
@@ -391,8 +395,10 @@ func writeAPIDoc(d *apiDoc, w *testWorker) {
 		"instead of `/run`: the input shapes and output items are the ones above. Every job's items",
 		"are POSTed one by one to RunPod's stream URL as they are produced (a non-streamed job has one),",
 		"and the job's final result is `{\"output\": [all items]}` or `{\"error\": \"message\"}` (with",
-		"`isStream=true` for streamed jobs), so `/stream` and `/status` on",
-		"`api.runpod.ai` show what they show here. See [deployment](deployment.md) and",
+		"`isStream=true`, as runpod-python sends it for worker-vllm), so `/stream` and `/status` on",
+		"`api.runpod.ai` show what they show here. When RunPod's API is slow to answer, a streamed job's",
+		"items are fewer and larger than here: what is produced while one item is on its way joins the",
+		"next. See [deployment](deployment.md), [migration](migration.md#on-the-wire) and",
 		"[architecture](architecture.md).")
 }
 

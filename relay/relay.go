@@ -174,7 +174,8 @@ func Run(ctx context.Context, body io.ReadCloser, o Options) Result {
 			// vLLM follows an error event with [DONE]; others just end the stream.
 			engineErr = engine.EventError(ev.Name, ev.Data)
 			if o.Units == nil {
-				aerr = add(TagError, ev.Raw, ev.Data)
+				raw, data := errorEvent(ev, engineErr)
+				aerr = add(TagError, raw, data)
 			}
 		case o.Units == nil:
 			aerr = add(TagEvent, ev.Raw, ev.Data)
@@ -225,6 +226,21 @@ func (e consumerError) Error() string { return e.err.Error() }
 // Gone wraps an error that an AddFunc returned, for Options.Units to return:
 // the stream then ends as ConsumerGone rather than Malformed.
 func Gone(err error) error { return consumerError{err} }
+
+// errorEvent is an engine's error event as the consumer gets it: vLLM's
+// nested envelope as sent, and another server's shape (the classic flat
+// {"object":"error",...}) rewritten into that envelope, so that an OpenAI SDK,
+// which only recognises {"error":{...}} in a stream, raises the engine's
+// message instead of reading on past it. A named event (the Responses API's
+// "event: error") has its own format and passes as sent.
+func errorEvent(ev openai.Event, e *engine.Error) (raw, data []byte) {
+	if len(ev.Name) > 0 || len(e.Envelope) == 0 || string(e.Envelope) == string(ev.Data) {
+		return ev.Raw, ev.Data
+	}
+	raw = make([]byte, 0, len(e.Envelope)+8)
+	raw = append(append(append(raw, "data: "...), e.Envelope...), "\n\n"...)
+	return raw, e.Envelope
+}
 
 // isErrorEvent is the cheap test before engine.EventError parses anything.
 func isErrorEvent(ev openai.Event) bool {

@@ -55,6 +55,8 @@ const (
 	done    = "data: [DONE]\n\n"
 	errEvt  = "data: {\"error\":{\"message\":\"boom\",\"type\":\"InternalServerError\",\"param\":null,\"code\":500}}\n\n"
 	flatEvt = "data: {\"object\":\"error\",\"message\":\"flat boom\",\"type\":\"BadRequestError\",\"param\":null,\"code\":400}\n\n"
+	// flatEvt as the consumer gets it: in the nested envelope.
+	nestedFlatEvt = "data: {\"error\":{\"message\":\"flat boom\",\"type\":\"BadRequestError\",\"param\":null,\"code\":400}}\n\n"
 )
 
 func body(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }
@@ -74,7 +76,7 @@ func TestEnds(t *testing.T) {
 		{"no [DONE] where none is due", "event: response.created\ndata: {}\n\n", false, Done, false, 0, "", "event: response.created\ndata: {}\n\n"},
 		{"error event then [DONE]", chunk + errEvt + done, true, EngineError, true, 500, "boom", chunk + errEvt + done},
 		{"error event then the end", chunk + errEvt, true, EngineError, false, 500, "boom", chunk + errEvt},
-		{"flat error event", chunk + flatEvt + done, true, EngineError, true, 400, "flat boom", chunk + flatEvt + done},
+		{"flat error event", chunk + flatEvt + done, true, EngineError, true, 400, "flat boom", chunk + nestedFlatEvt + done},
 		{"named error event", "event: error\ndata: {\"type\":\"error\",\"message\":\"named boom\"}\n\n", false, EngineError, false, 500, "named boom", "event: error\ndata: {\"type\":\"error\",\"message\":\"named boom\"}\n\n"},
 		{"cut between events", chunk + chunk, true, Cut, false, http.StatusBadGateway, "ended unexpectedly", chunk + chunk},
 		{"cut inside an event", chunk + "data: {\"cho", true, Cut, false, http.StatusBadGateway, "ended unexpectedly", chunk},
@@ -233,5 +235,30 @@ func TestDoneExpected(t *testing.T) {
 		if got := DoneExpected(path); got != want {
 			t.Errorf("DoneExpected(%q) = %v; want %v", path, got, want)
 		}
+	}
+}
+
+// TestErrorEventsNested: the consumer gets an engine's error event in the
+// nested envelope an OpenAI SDK recognises: vLLM's as sent, a flat one
+// rewritten with its message, status and type kept; a named event (the
+// Responses API's) as sent.
+func TestErrorEventsNested(t *testing.T) {
+	tests := []struct{ name, stream, want string }{
+		{"nested, as sent", chunk + errEvt + done, chunk + errEvt + done},
+		{"flat, rewritten", chunk + flatEvt + done, chunk + nestedFlatEvt + done},
+		{"named, as sent", "event: error\ndata: {\"type\":\"error\",\"message\":\"x\",\"code\":\"boom\"}\n\n",
+			"event: error\ndata: {\"type\":\"error\",\"message\":\"x\",\"code\":\"boom\"}\n\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &collect{}
+			res := Run(context.Background(), body(tt.stream), Options{Policy: batching.Policy{Max: 1, Min: 1, Growth: 1}, Flush: c.flush})
+			if res.End != EngineError {
+				t.Errorf("end %v (%v); want engine_error", res.End, res.Err)
+			}
+			if got := c.text(); got != tt.want {
+				t.Errorf("relayed\n%q\nwant\n%q", got, tt.want)
+			}
+		})
 	}
 }

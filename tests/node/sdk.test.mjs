@@ -12,6 +12,11 @@ if (!baseURL || !model) {
   throw new Error("set VLLM_WORKER_BASE_URL and VLLM_WORKER_MODEL");
 }
 const client = new OpenAI({ baseURL, apiKey: process.env.VLLM_WORKER_API_KEY || "unused", maxRetries: 0 });
+// The simulated engine's quirks (SIM_QUIRKS) the worker runs on: the worker hides
+// what it can; an engine that ignores n (no_n) is the one thing it must not hide
+// by inventing choices.
+const quirks = (process.env.VLLM_WORKER_SIM_QUIRKS || "").split(",").filter(Boolean);
+const choicesFor2 = quirks.includes("no_n") ? 1 : 2;
 const messages = [{ role: "user", content: "Why is the sky blue?" }];
 
 test("models.list returns the served model", async () => {
@@ -48,9 +53,49 @@ test("chat completion, streaming, n=2, include_usage", async () => {
     }
   }
   assert.equal(ids.size, 1, "one id per stream");
-  assert.ok(text[0].length > 0 && text[1].length > 0);
-  assert.deepEqual(finish, { 0: "length", 1: "length" });
-  assert.equal(usage.completion_tokens, 16);
+  if (choicesFor2 === 2) {
+    assert.ok(text[0].length > 0 && text[1].length > 0);
+    assert.deepEqual(finish, { 0: "length", 1: "length" });
+  } else {
+    assert.ok(text[0].length > 0 && text[1] === "", "an engine that ignores n gives one choice, never an invented second");
+    assert.deepEqual(finish, { 0: "length" });
+  }
+  assert.equal(usage.completion_tokens, 8 * choicesFor2);
+});
+
+test("an engine error mid-stream raises the engine's message", async () => {
+  const stream = await client.chat.completions.create({
+    model, messages, max_tokens: 10, stream: true, sim_fault: "error_mid_stream",
+  });
+  let text = "";
+  await assert.rejects(
+    (async () => {
+      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+    })(),
+    (err) => err instanceof OpenAI.APIError && /sim_fault=error_mid_stream/.test(err.message),
+  );
+  assert.ok(text.length > 0, "the deltas before the error arrive");
+});
+
+test("responses.create, whole and streamed, agree", async () => {
+  const input = "Name three colours of the sky.";
+  const whole = await client.responses.create({ model, input, max_output_tokens: 12 });
+  assert.equal(whole.object, "response");
+  assert.equal(whole.status, "incomplete");
+  assert.equal(whole.usage.output_tokens, 12);
+  assert.ok(whole.output_text.length > 0);
+  const stream = await client.responses.create({ model, input, max_output_tokens: 12, stream: true });
+  let text = "";
+  const events = [];
+  for await (const event of stream) {
+    events.push(event);
+    if (event.type === "response.output_text.delta") text += event.delta;
+  }
+  assert.equal(events[0].type, "response.created");
+  // vLLM ends every stream with response.completed, whose response says the status.
+  assert.match(events.at(-1).type, /^response\.(completed|incomplete)$/);
+  assert.equal(events.at(-1).response.status, whole.status);
+  assert.equal(text, whole.output_text);
 });
 
 test("completion, streaming and not, agree", async () => {

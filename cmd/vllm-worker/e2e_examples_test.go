@@ -48,8 +48,8 @@ func runExample(t *testing.T, dir string, env []string, name string, args ...str
 	return string(out)
 }
 
-// TestExampleNode runs examples/node/chat.mjs with the openai npm SDK that `npm ci` installs
-// in examples/node.
+// TestExampleNode runs examples/node/chat.mjs and responses.mjs (the Responses API, whole
+// and streamed) with the openai npm SDK that `npm ci` installs in examples/node.
 func TestExampleNode(t *testing.T) {
 	dir, err := filepath.Abs("../../examples/node")
 	if err != nil {
@@ -63,10 +63,16 @@ func TestExampleNode(t *testing.T) {
 		t.Skipf("the openai SDK of the example is missing (cd examples/node && npm ci): %v", err)
 	}
 	w := startWorker(t)
-	out := runExample(t, dir, []string{"VLLM_WORKER_BASE_URL=" + w.URL + "/openai/v1", "VLLM_WORKER_MODEL="}, node, "chat.mjs")
-	for _, want := range []string{"models: " + testModel, "finish_reason: length"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("chat.mjs printed no %q:\n%s", want, out)
+	env := []string{"VLLM_WORKER_BASE_URL=" + w.URL + "/openai/v1", "VLLM_WORKER_MODEL="}
+	for script, wants := range map[string][]string{
+		"chat.mjs":      {"models: " + testModel, "finish_reason: length"},
+		"responses.mjs": {"status: incomplete, output tokens: 20", "streamed: incomplete, same text as whole: true"},
+	} {
+		out := runExample(t, dir, env, node, script)
+		for _, want := range wants {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s printed no %q:\n%s", script, want, out)
+			}
 		}
 	}
 }

@@ -202,6 +202,10 @@ func parseOpenAI(fields map[string]json.RawMessage, in *Input) error {
 		}
 		return nil
 	}
+	if in.Path == "/v1/models" {
+		// The engine lists its models on a GET: a body would get its 405.
+		return badField("openai_input", "must be left out (or empty) for /v1/models, which takes no input")
+	}
 	in.Method = http.MethodPost
 	return streamFlag(in, "openai_input.stream")
 }

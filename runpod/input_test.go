@@ -73,6 +73,7 @@ func TestParseInputErrors(t *testing.T) {
 		{`{"openai_route":"/v1/nope","openai_input":{}}`, "openai_route"},
 		{`{"openai_route":"/v1/chat/completions"}`, "openai_input"},
 		{`{"openai_route":"/v1/chat/completions","openai_input":[1]}`, "openai_input"},
+		{`{"openai_route":"/v1/models","openai_input":{"x":1}}`, "openai_input"},
 		{`{"openai_input":{"messages":[],"stream":"yes"}}`, "openai_input.stream"},
 		{`{"route":"tokenize"}`, "route"},
 		{`{"route":"/../etc"}`, "route"},

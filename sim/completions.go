@@ -6,7 +6,8 @@ func (p *prompt) addTokenID(id uint64) {
 	p.tokens++
 }
 
-// textCompletion is vLLM's non-streaming completions response (specs/vllm.md 1.6).
+// textCompletion is vLLM's non-streaming completions response
+// (CompletionResponse in vLLM's vllm/entrypoints/openai/protocol.py).
 type textCompletion struct {
 	ID                string       `json:"id"`
 	Object            string       `json:"object"`

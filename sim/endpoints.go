@@ -12,7 +12,8 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// modelList is vLLM's /v1/models response (specs/vllm.md 1.3).
+// modelList is vLLM's /v1/models response (ModelList in vLLM's
+// vllm/entrypoints/openai/protocol.py).
 type modelList struct {
 	Object string      `json:"object"`
 	Data   []modelCard `json:"data"`

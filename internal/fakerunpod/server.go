@@ -1,6 +1,7 @@
 // Package fakerunpod is a fake of RunPod's serverless job API as a worker sees it
-// (job-take, job-take-batch, job-stream, job-done, ping, job-stop; see
-// specs/runpod.md section A), for tests of handler mode in any package. It queues
+// (job-take, job-take-batch, job-stream, job-done, ping, job-stop, as
+// runpod-python's runpod/serverless/modules speak it), for tests of handler mode
+// in any package. It queues
 // jobs, hands them out by long poll, records everything the worker sends, asks for
 // job stops and injects faults.
 //

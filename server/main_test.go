@@ -127,7 +127,7 @@ func newHarness(t *testing.T, engineFn http.HandlerFunc, mod func(*Deps)) *harne
 	return h
 }
 
-func newStore(t *testing.T, o jobstore.StoreOptions) *jobstore.Store {
+func newStore(t testing.TB, o jobstore.StoreOptions) *jobstore.Store {
 	t.Helper()
 	s := jobstore.NewStore(o)
 	t.Cleanup(func() {

@@ -52,6 +52,7 @@ func (b *bench) throughputPhase(ctx context.Context) error {
 	body := chatBody()
 	for r := range b.p.rpsRounds {
 		for _, t := range rotate(b.zero, r) {
+			var cpuPerReq time.Duration
 			rps, err := quiet(b, fmt.Sprintf("c=%d round %d %s", b.p.rpsConc, r+1, t.name), func() (float64, error) {
 				if _, err := throughput(ctx, b.client, t.url, body, b.p.rpsConc, b.p.warmDur); err != nil {
 					return 0, fmt.Errorf("warm-up: %w", err)
@@ -68,14 +69,52 @@ func (b *bench) throughputPhase(ctx context.Context) error {
 						}()
 					}
 				}
-				return throughput(ctx, b.client, t.url, body, b.p.rpsConc, b.p.rpsDur)
+				cpu := b.zeroCPU(t.name)
+				rps, n, err := throughputN(ctx, b.client, t.url, body, b.p.rpsConc, b.p.rpsDur)
+				if err == nil && n > 0 {
+					cpuPerReq = cpu.per(n)
+				}
+				return rps, err
 			})
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
 			b.res.rps[t.name] = append(b.res.rps[t.name], rps)
-			b.logf("   round %d %-6s %.0f requests/s at c=%d", r+1, t.name, rps, b.p.rpsConc)
+			if cpuPerReq > 0 {
+				b.res.cpuReq[t.name] = append(b.res.cpuReq[t.name], cpuPerReq)
+			}
+			b.logf("   round %d %-6s %.0f requests/s at c=%d, proxy CPU %v per request", r+1, t.name, rps, b.p.rpsConc, cpuPerReq)
 		}
 	}
 	return nil
+}
+
+// cpuMark is a proxy's CPU time at the start of a measurement.
+type cpuMark struct {
+	pid   int
+	start time.Duration
+}
+
+// zeroCPU marks the CPU time of the proxy of a path to the zero-latency engine:
+// the worker in front of it, or nginx's worker process; none for direct.
+func (b *bench) zeroCPU(path string) cpuMark {
+	pid := 0
+	switch {
+	case path == pathWorker:
+		pid = b.zeroWorker.pid()
+	case path == pathNginx && b.nginx != nil:
+		if kids := childPIDs(b.nginx.pid()); len(kids) > 0 {
+			pid = kids[0]
+		}
+	}
+	return cpuMark{pid: pid, start: procCPU(pid)}
+}
+
+// per is the CPU time the proxy spent since the mark, per one of n requests;
+// 0 without a proxy.
+func (m cpuMark) per(n int64) time.Duration {
+	if m.pid == 0 || n <= 0 {
+		return 0
+	}
+	return (procCPU(m.pid) - m.start) / time.Duration(n)
 }

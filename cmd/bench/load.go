@@ -82,6 +82,12 @@ func sequential(ctx context.Context, c *http.Client, url string, body []byte, n 
 // throughput runs conc closed-loop clients for dur and returns completed
 // requests per second. More than maxErrors failures end the round with an error.
 func throughput(ctx context.Context, c *http.Client, url string, body []byte, conc int, dur time.Duration) (float64, error) {
+	rps, _, err := throughputN(ctx, c, url, body, conc, dur)
+	return rps, err
+}
+
+// throughputN is throughput that also returns how many requests completed.
+func throughputN(ctx context.Context, c *http.Client, url string, body []byte, conc int, dur time.Duration) (float64, int64, error) {
 	const maxErrors = 100
 	ctx, cancel := context.WithTimeout(ctx, dur+10*time.Second)
 	defer cancel()
@@ -112,10 +118,10 @@ func throughput(ctx context.Context, c *http.Client, url string, body []byte, co
 	wg.Wait()
 	elapsed := time.Since(start)
 	if n := failed.Load(); n > 0 {
-		return 0, fmt.Errorf("%d of %d requests failed, first: %v", n, n+ok.Load(), firstErr)
+		return 0, 0, fmt.Errorf("%d of %d requests failed, first: %v", n, n+ok.Load(), firstErr)
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return float64(ok.Load()) / elapsed.Seconds(), nil
+	return float64(ok.Load()) / elapsed.Seconds(), ok.Load(), nil
 }

@@ -2,7 +2,8 @@
 // it starts the simulated engine (zero latency, and paced at 20 ms a token), the
 // worker with ENGINE_URL pointing at it, and nginx as the reference reverse
 // proxy, and drives all three paths (direct, worker, nginx) with one in-process
-// load generator: non-streaming latency at concurrency 1 and throughput at 64,
+// load generator (and, for throughput, wrk as a second one): non-streaming
+// latency at concurrency 1, throughput and the proxy's CPU time per request at 64,
 // paced streams (time to first token, per-event gap, concurrent streams held),
 // the worker's start-up time and its RSS; and handler mode against a fake
 // RunPod queue whose POSTs are slow, streamed jobs against plain ones. It prints one markdown table and can
@@ -42,7 +43,8 @@ type options struct {
 	out          string        // markdown file to update; "" = print only
 	bin          string        // the worker binary (make build)
 	nginx        string        // nginx binary; "" = look it up (and install it)
-	installNginx bool          // apt-get install nginx when it is missing
+	wrk          string        // wrk binary; "" = look it up (and install it)
+	installTools bool          // apt-get install nginx and wrk when they are missing
 	perf         string        // perf.data path: record the worker during c=64
 	quick        bool          // a short run, for trying the harness
 	budget       time.Duration // the whole run's time limit
@@ -55,7 +57,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.out, "out", "", "markdown file whose bench block is replaced by the results (e.g. docs/benchmarks.md)")
 	fs.StringVar(&o.bin, "bin", "bin/vllm-worker", "the worker binary, built by make build")
 	fs.StringVar(&o.nginx, "nginx", "", "nginx binary (default: from PATH or /usr/sbin, installed with apt-get when missing)")
-	fs.BoolVar(&o.installNginx, "install-nginx", true, "apt-get install nginx-light when nginx is missing (needs root)")
+	fs.StringVar(&o.wrk, "wrk", "", "wrk binary (default: from PATH, installed with apt-get when missing)")
+	fs.BoolVar(&o.installTools, "install-tools", true, "apt-get install nginx-light and wrk when they are missing (needs root)")
 	fs.StringVar(&o.perf, "perf", "", "write a perf.data of the worker during its first c=64 round (builds an unstripped worker; needs perf)")
 	fs.BoolVar(&o.quick, "quick", false, "fewer and shorter rounds: for trying the harness, not for the doc")
 	fs.DurationVar(&o.budget, "timeout", 4*time.Minute+30*time.Second, "time limit of the whole run")

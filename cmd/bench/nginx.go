@@ -13,50 +13,11 @@ import (
 	"time"
 )
 
-// installBudget bounds apt-get update plus install.
-const installBudget = 3 * time.Minute
-
 // findNginx returns the nginx binary, installing Debian's nginx-light (or nginx)
 // with apt-get when it is missing and install is set. On failure it returns ""
 // and a note saying why, for the report: the bench then runs without nginx.
 func findNginx(ctx context.Context, explicit string, install bool, log io.Writer) (path, note string) {
-	if explicit != "" {
-		return explicit, ""
-	}
-	if p := lookNginx(); p != "" {
-		return p, ""
-	}
-	if !install {
-		return "", "nginx is not installed (-install-nginx=false)"
-	}
-	if os.Geteuid() != 0 {
-		return "", "nginx is not installed and the bench is not root, so it cannot apt-get install it"
-	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		return "", "nginx is not installed and there is no apt-get"
-	}
-	fmt.Fprintln(log, "bench: nginx is missing; installing it with apt-get (nginx-light, else nginx)")
-	ctx, cancel := context.WithTimeout(ctx, installBudget)
-	defer cancel()
-	var out tail
-	out.max = 2 << 10
-	apt := func(args ...string) error {
-		cmd := exec.CommandContext(ctx, "apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		cmd.Stdout, cmd.Stderr = &out, &out
-		return cmd.Run()
-	}
-	if err := apt("update"); err != nil {
-		return "", fmt.Sprintf("apt-get update failed (%v): %s", err, lastLine(out.String()))
-	}
-	for _, pkg := range []string{"nginx-light", "nginx"} {
-		if err := apt("install", "-y", "--no-install-recommends", pkg); err == nil {
-			if p := lookNginx(); p != "" {
-				return p, ""
-			}
-		}
-	}
-	return "", "apt-get install nginx-light / nginx failed: " + lastLine(out.String())
+	return findTool(ctx, "nginx", explicit, install, []string{"nginx-light", "nginx"}, lookNginx, log)
 }
 
 func lookNginx() string {

@@ -30,6 +30,7 @@ type bench struct {
 	zero          []target // paths to the zero-latency engine
 	paced         []target // paths to the paced engine
 	zeroWorker    *proc    // the worker under c=1 and c=64 load
+	wrk           string   // the wrk binary; "" when there is none
 	pacedWorker   *proc    // the worker under the paced streams
 	nginx         *proc
 }
@@ -57,6 +58,7 @@ func (b *bench) measure(ctx context.Context) error {
 		{"start-up", b.startupPhase},
 		{"non-streaming, c=1", b.latencyPhase},
 		{"non-streaming, c=64", b.throughputPhase},
+		{"non-streaming, c=64, wrk", b.wrkPhase},
 		{"paced streams", b.pacedPhase},
 		{"streams held", b.heldPhase},
 		{"handler mode", b.handlerPhase},
@@ -119,7 +121,11 @@ func (b *bench) setUp(ctx context.Context) error {
 	b.zero = append(b.zero, target{pathWorker, workerURL(b.zeroWorker)})
 	b.paced = append(b.paced, target{pathWorker, workerURL(b.pacedWorker)})
 
-	nginxBin, note := findNginx(ctx, b.o.nginx, b.o.installNginx, b.log)
+	b.wrk, b.res.wrkNote = findTool(ctx, "wrk", b.o.wrk, b.o.installTools, []string{"wrk"}, lookWrk, b.log)
+	if b.wrk == "" {
+		b.logf("running without wrk: %s", b.res.wrkNote)
+	}
+	nginxBin, note := findNginx(ctx, b.o.nginx, b.o.installTools, b.log)
 	if nginxBin == "" {
 		b.res.nginxNote = note
 		b.logf("running without nginx: %s", note)

@@ -20,26 +20,31 @@ type results struct {
 	command   string
 	machine   machine
 	nginxNote string // why there is no nginx column, if there is none
+	wrkNote   string // why there are no wrk rows, if there are none
 	began     time.Time
 	took      time.Duration
 
-	lat     map[string]dist       // non-streaming latency at c=1, every round pooled
-	rps     map[string][]float64  // requests/s at c=64, one per round
-	ttft    map[string]dist       // paced streams: time to the first content delta
-	jitter  map[string]dist       // paced streams: |gap between deltas - pace|
-	held    map[string][]heldStep // the concurrent-stream steps, in order
-	peakRSS map[string]int64      // VmHWM after the stream steps, bytes
-	startup startupResult         // the worker's start-ups
-	handler []handlerResult       // handler mode, per RunPod POST latency
-	other   []float64             // share of the cores other work took, per kept round
-	retried int                   // rounds measured again because of other work
-	waited  time.Duration         // time spent waiting for other work to calm down
+	lat     map[string]dist            // non-streaming latency at c=1, every round pooled
+	rps     map[string][]float64       // requests/s at c=64, one per round
+	cpuReq  map[string][]time.Duration // proxy CPU time per request at c=64, one per round
+	wrkRPS  map[string][]float64       // requests/s at c=64 measured by wrk, one per round
+	wrkCPU  map[string][]time.Duration // proxy CPU time per request under wrk, one per round
+	ttft    map[string]dist            // paced streams: time to the first content delta
+	jitter  map[string]dist            // paced streams: |gap between deltas - pace|
+	held    map[string][]heldStep      // the concurrent-stream steps, in order
+	peakRSS map[string]int64           // VmHWM after the stream steps, bytes
+	startup startupResult              // the worker's start-ups
+	handler []handlerResult            // handler mode, per RunPod POST latency
+	other   []float64                  // share of the cores other work took, per kept round
+	retried int                        // rounds measured again because of other work
+	waited  time.Duration              // time spent waiting for other work to calm down
 }
 
 func newResults() *results {
 	return &results{
 		began: time.Now(),
 		lat:   map[string]dist{}, rps: map[string][]float64{},
+		cpuReq: map[string][]time.Duration{}, wrkRPS: map[string][]float64{}, wrkCPU: map[string][]time.Duration{},
 		ttft: map[string]dist{}, jitter: map[string]dist{},
 		held: map[string][]heldStep{}, peakRSS: map[string]int64{},
 	}
@@ -72,8 +77,8 @@ func (r *results) markdown() string {
 			direct: fmtDur(d), worker: fmtAdded(w - d), nginx: na(fmtAdded(n - d)), rat: na(addedRatio(w-d, n-d))}
 		switch p {
 		case 50:
-			rw.target = "≤ 2.5× nginx's"
-			rw.verdict = na(verdict(w-d <= 5*(n-d)/2))
+			rw.target = "≤ 2× nginx's"
+			rw.verdict = na(verdict(w-d <= 2*(n-d)))
 		case 99:
 			rw.target = "< 250 µs"
 			rw.verdict = verdict(w-d < 250*time.Microsecond)
@@ -83,7 +88,24 @@ func (r *results) markdown() string {
 	rd, rw, rn := median(r.rps[pathDirect]), median(r.rps[pathWorker]), median(r.rps[pathNginx])
 	rows = append(rows, row{what: "requests/s, non-streaming, c=64 (median round)",
 		direct: fmtRate(rd), worker: fmtRate(rw), nginx: na(fmtRate(rn)), rat: na(ratio(rw, rn)),
-		target: "≥ 0.6× nginx's", verdict: na(verdict(rw >= 0.6*rn))})
+		target: "≥ 0.8× nginx's", verdict: na(verdict(rw >= 0.8*rn))})
+	cw, cn := median(r.cpuReq[pathWorker]), median(r.cpuReq[pathNginx])
+	rows = append(rows, row{what: "proxy CPU time per relayed request, non-streaming, c=64",
+		direct: "—", worker: fmtDur(cw), nginx: na(fmtDur(cn)), rat: na(ratio(float64(cw), float64(cn))),
+		target: "≤ 1.3× nginx's", verdict: na(verdict(cw > 0 && float64(cw) <= 1.3*float64(cn)))})
+	if len(r.wrkRPS) > 0 {
+		wd, ww, wn := median(r.wrkRPS[pathDirect]), median(r.wrkRPS[pathWorker]), median(r.wrkRPS[pathNginx])
+		rows = append(rows, row{what: "requests/s, non-streaming, c=64, wrk (median round)",
+			direct: fmtRate(wd), worker: fmtRate(ww), nginx: na(fmtRate(wn)), rat: na(ratio(ww, wn)),
+			target: "≥ 0.8× nginx's", verdict: na(verdict(ww >= 0.8*wn))})
+		cw, cn := median(r.wrkCPU[pathWorker]), median(r.wrkCPU[pathNginx])
+		rows = append(rows, row{what: "proxy CPU time per relayed request, non-streaming, c=64, wrk",
+			direct: "—", worker: fmtDur(cw), nginx: na(fmtDur(cn)), rat: na(ratio(float64(cw), float64(cn))),
+			target: "≤ 1.3× nginx's", verdict: na(verdict(cw > 0 && float64(cw) <= 1.3*float64(cn)))})
+	} else {
+		rows = append(rows, row{what: "requests/s, non-streaming, c=64, wrk", direct: "n/a", worker: "n/a", nginx: "n/a",
+			target: "≥ 0.8× nginx's", verdict: "n/a (" + r.wrkNote + ")"})
+	}
 
 	// Paced streams.
 	for _, p := range []float64{50, 99} {
@@ -111,9 +133,10 @@ func (r *results) markdown() string {
 	rows = append(rows, row{what: "longest gap at the largest step tried",
 		direct: fmtDur(lastWorst(r.held[pathDirect])), worker: fmtDur(lastWorst(r.held[pathWorker])),
 		nginx: na(fmtDur(lastWorst(r.held[pathNginx])))})
-	cw, cn := cpuPerEvent(r.held[pathWorker]), cpuPerEvent(r.held[pathNginx])
+	cw, cn = cpuPerEvent(r.held[pathWorker]), cpuPerEvent(r.held[pathNginx])
 	rows = append(rows, row{what: "proxy CPU time per relayed event, at the largest step tried",
-		direct: "—", worker: fmtDur(cw), nginx: na(fmtDur(cn)), rat: na(ratio(float64(cw), float64(cn)))})
+		direct: "—", worker: fmtDur(cw), nginx: na(fmtDur(cn)), rat: na(ratio(float64(cw), float64(cn))),
+		target: "≤ 1.2× nginx's", verdict: na(verdict(cw > 0 && float64(cw) <= 1.2*float64(cn)))})
 	pw, pn := r.peakRSS[pathWorker], r.peakRSS[pathNginx]
 	rows = append(rows, row{what: "peak RSS (VmHWM) after the stream steps",
 		direct: "—", worker: fmtMB(pw), nginx: na(fmtMB(pn) + " (worker process)"), rat: na(ratio(float64(pw), float64(pn))),

@@ -117,6 +117,7 @@ func newWorker(cfg *config.Config, environ []string, logger zerolog.Logger, p pa
 		StreamIdleTimeout:  cfg.Worker.StreamIdleTimeout,
 		RequestReadTimeout: cfg.Worker.RequestReadTimeout,
 		ClientWriteTimeout: cfg.Worker.ClientWriteTimeout,
+		CORSAllowedOrigins: cfg.Worker.CORSAllowedOrigins,
 		Metrics:            w.metrics,
 	}
 	w.api = server.New(deps)

@@ -13,6 +13,22 @@ import (
 // against the worker. CI installs the SDK with `npm ci`; elsewhere the test is
 // skipped when it is missing, but never when CI is set.
 func TestOpenAINodeSDK(t *testing.T) {
+	node := nodeSDK(t)
+	w := startWorker(t)
+	for _, prefix := range []string{"/openai/v1", "/v2/ENDPOINT/openai/v1"} {
+		t.Run(prefix, func(t *testing.T) {
+			node.run(t, []string{"VLLM_WORKER_BASE_URL=" + w.URL + prefix, "VLLM_WORKER_MODEL=" + testModel}, "sdk.test.mjs")
+		})
+	}
+}
+
+// nodeRunner runs node test files of tests/node.
+type nodeRunner struct{ node, dir string }
+
+// nodeSDK finds node and the openai SDK of tests/node; it skips the test when
+// they are missing, except under make test (requireTools), where it fails.
+func nodeSDK(t *testing.T) nodeRunner {
+	t.Helper()
 	dir, err := filepath.Abs("../../tests/node")
 	if err != nil {
 		t.Fatal(err)
@@ -25,19 +41,20 @@ func TestOpenAINodeSDK(t *testing.T) {
 		}
 		t.Skipf("node or the openai SDK is missing (cd tests/node && npm ci): %v %v", err, sdkErr)
 	}
-	w := startWorker(t)
-	for _, prefix := range []string{"/openai/v1", "/v2/ENDPOINT/openai/v1"} {
-		t.Run(prefix, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, node, "--test", "sdk.test.mjs")
-			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), "VLLM_WORKER_BASE_URL="+w.URL+prefix, "VLLM_WORKER_MODEL="+testModel)
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("node SDK tests failed: %v\n%s", err, out)
-			}
-			t.Logf("%s", out)
-		})
+	return nodeRunner{node: node, dir: dir}
+}
+
+// run runs `node --test files...` with env added to the test's environment.
+func (n nodeRunner) run(t *testing.T, env []string, files ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, n.node, append([]string{"--test"}, files...)...)
+	cmd.Dir = n.dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node SDK tests %v failed: %v\n%s", files, err, out)
 	}
+	t.Logf("%s", out)
 }

@@ -203,8 +203,9 @@ func writeAPIDoc(d *apiDoc, w *testWorker) {
 		"`{\"status\":\"unhealthy\"}` when unhealthy or draining.")
 	d.example(w, http.StatusOK, docReq{Method: "GET", Path: "/ping"})
 	d.md("`GET /metrics` is Prometheus' text format: the worker's own `vllm_worker_*` series, then the",
-		"engine's `vllm:*` series fetched at scrape time, so one target covers both (see",
-		"[deployment](deployment.md#metrics)).")
+		"engine's `vllm:*` series fetched at scrape time, so one target covers both. Every worker",
+		"series, its labels and their values are in [metrics](metrics.md); a scrape configuration is in",
+		"[deployment](deployment.md#metrics).")
 
 	// OpenAI.
 	d.md("## OpenAI API",

@@ -112,6 +112,11 @@ func (k *checker) genericFlags() []string {
 		switch vllmFlag(name) {
 		case valueFlag, pairedBool:
 			flags = append(flags, flag{flagName(name), name})
+			switch name {
+			case "ALLOWED_ORIGINS", "ALLOWED_METHODS", "ALLOWED_HEADERS", "ALLOW_CREDENTIALS":
+				// Passed all the same, as before; but it is not what its setter wants.
+				k.warn("%s sets CORS for vLLM's own server, which only the worker reaches, so browsers never see it; CORS_ALLOWED_ORIGINS sets the worker's", name)
+			}
 		case removedFlag:
 			msg := name + " is ignored: vLLM removed " + flagName(name)
 			if hint := removedHint(name); hint != "" {
@@ -119,7 +124,11 @@ func (k *checker) genericFlags() []string {
 			}
 			k.warn("%s", msg)
 		case workerOwned:
-			k.warn("%s is ignored: the worker reaches the engine over plain HTTP on a loopback port", name)
+			msg := name + " is ignored: the worker reaches the engine over plain HTTP on a loopback port"
+			if strings.HasPrefix(name, "SSL_") {
+				msg += "; for HTTPS to clients set TLS_CERT_FILE and TLS_KEY_FILE"
+			}
+			k.warn("%s", msg)
 		}
 	}
 	slices.SortFunc(flags, func(x, y flag) int { return strings.Compare(x.name, y.name) })

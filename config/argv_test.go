@@ -92,6 +92,18 @@ func TestEngineArgv(t *testing.T) {
 			warn: "UDS is ignored",
 		},
 		{
+			name: "SSL flags point to the worker's TLS",
+			env:  []string{"MODEL_NAME=m", "SSL_CERTFILE=/c"},
+			want: vllm("m", withDefaults()...),
+			warn: "SSL_CERTFILE is ignored: the worker reaches the engine over plain HTTP on a loopback port; for HTTPS to clients set TLS_CERT_FILE and TLS_KEY_FILE",
+		},
+		{
+			name: "vLLM's CORS is passed, with a pointer to the worker's",
+			env:  []string{"MODEL_NAME=m", "ALLOWED_ORIGINS=[\"*\"]"},
+			want: vllm("m", withDefaults("--allowed-origins", "[\"*\"]")...),
+			warn: "ALLOWED_ORIGINS sets CORS for vLLM's own server, which only the worker reaches, so browsers never see it; CORS_ALLOWED_ORIGINS sets the worker's",
+		},
+		{
 			name: "MAX_NUM_BATCHED_TOKENS=0 is dropped, SEED=0 is kept",
 			env:  []string{"MODEL_NAME=m", "MAX_NUM_BATCHED_TOKENS=0", "SEED=0"},
 			want: vllm("m", withDefaults("--seed", "0")...),

@@ -137,6 +137,15 @@ type Worker struct {
 	// WebhookAllowPrivate lets /run webhooks reach loopback, private and link-local
 	// addresses (WEBHOOK_ALLOW_PRIVATE, default false).
 	WebhookAllowPrivate bool
+	// CORSAllowedOrigins are the origins browsers may call the API from
+	// (CORS_ALLOWED_ORIGINS): ["*"], or origins as browsers send them
+	// (scheme://host[:port], lower case, no default port). nil: CORS is off.
+	CORSAllowedOrigins []string
+	// TLSCertFile and TLSKeyFile (TLS_CERT_FILE, TLS_KEY_FILE) make the PORT
+	// listener serve HTTPS; both are set or neither. Load checks only that they
+	// come as a pair: the worker reads the files when it starts to listen.
+	TLSCertFile string
+	TLSKeyFile  string
 }
 
 // RunPod is RunPod's serverless platform wiring; WebhookGetJob != "" means handler mode.

@@ -70,6 +70,9 @@ type rawEnv struct {
 	ClientWriteTimeout   string `env:"CLIENT_WRITE_TIMEOUT_SECONDS" envDefault:"30"`
 	JobStoreMaxBytes     string `env:"JOB_STORE_MAX_BYTES" envDefault:"268435456"`
 	WebhookAllowPrivate  string `env:"WEBHOOK_ALLOW_PRIVATE" envDefault:"false"`
+	CORSAllowedOrigins   string `env:"CORS_ALLOWED_ORIGINS"`
+	TLSCertFile          string `env:"TLS_CERT_FILE"`
+	TLSKeyFile           string `env:"TLS_KEY_FILE"`
 
 	WebhookGetJob     string `env:"RUNPOD_WEBHOOK_GET_JOB"`
 	WebhookPostOutput string `env:"RUNPOD_WEBHOOK_POST_OUTPUT"`

@@ -191,7 +191,9 @@ func (k *checker) worker(r *rawEnv) Worker {
 		ClientWriteTimeout:  k.seconds("CLIENT_WRITE_TIMEOUT_SECONDS", r.ClientWriteTimeout, false),
 		JobStoreMaxBytes:    int64(k.integer("JOB_STORE_MAX_BYTES", r.JobStoreMaxBytes, 1)),
 		WebhookAllowPrivate: k.boolean("WEBHOOK_ALLOW_PRIVATE", r.WebhookAllowPrivate),
+		CORSAllowedOrigins:  k.corsOrigins(r.CORSAllowedOrigins),
 	}
+	w.TLSCertFile, w.TLSKeyFile = k.tlsFiles(r.TLSCertFile, r.TLSKeyFile)
 	w.PortHealth = w.Port
 	if r.PortHealth != "" {
 		w.PortHealth = k.port("PORT_HEALTH", r.PortHealth)

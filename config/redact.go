@@ -67,6 +67,9 @@ func (c *Config) Redacted() map[string]any {
 			"client_write_timeout":  w.ClientWriteTimeout.String(),
 			"job_store_max_bytes":   w.JobStoreMaxBytes,
 			"webhook_allow_private": w.WebhookAllowPrivate,
+			"cors_allowed_origins":  w.CORSAllowedOrigins,
+			"tls_cert_file":         w.TLSCertFile,
+			"tls_key_file":          w.TLSKeyFile,
 		},
 		"runpod": map[string]any{
 			"webhook_get_job":     r.WebhookGetJob,

@@ -154,9 +154,9 @@ func Variables() []Variable {
 		{Name: "HOST", Group: GroupWorker, Default: "0.0.0.0",
 			Description: "The address the worker listens on."},
 		{Name: "PORT", Group: GroupWorker, Default: "8000",
-			Description: "The port of every route; `0` picks a free one (logged)."},
+			Description: "The port of every route; `0` picks a free one (logged). HTTPS when `TLS_CERT_FILE` and `TLS_KEY_FILE` are set, else plain HTTP."},
 		{Name: "PORT_HEALTH", Group: GroupWorker, Default: "`PORT`",
-			Description: "RunPod load-balancer endpoints probe `GET /ping` on this port. When it differs from `PORT`, a second listener serves only `/ping` and `/health` there."},
+			Description: "RunPod load-balancer endpoints probe `GET /ping` on this port. When it differs from `PORT`, a second listener serves only `/ping` and `/health` there, always over plain HTTP (also with `TLS_CERT_FILE`), for load balancers and probes that speak no TLS."},
 		{Name: "API_KEY", Group: GroupWorker, Secret: true,
 			Description: "When set, every route but `/health` and `/ping` needs `Authorization: Bearer <key>` (or the bare key, as RunPod sends it); otherwise 401."},
 		{Name: "LOG_LEVEL", Group: GroupWorker, Default: "info",
@@ -181,6 +181,12 @@ func Variables() []Variable {
 			Description: "The bytes the job store of `/run` and `/runsync` may hold (256 MiB): inputs of queued jobs (dropped once a job starts), and outputs and errors of jobs until their 30 minutes of retention end. Beyond, `/run` and `/runsync` get 429 with `Retry-After`."},
 		{Name: "WEBHOOK_ALLOW_PRIVATE", Group: GroupWorker, Default: "false",
 			Description: "A `/run` webhook must be an `http` or `https` URL with a host and no user info (else 400), and is never delivered to a loopback, private, link-local (cloud metadata), unspecified or multicast address, checked on the address actually dialed, nor redirected. `true` allows private targets (a webhook receiver beside the worker)."},
+		{Name: "CORS_ALLOWED_ORIGINS", Group: GroupWorker,
+			Description: "The origins that browser apps may call the API from (CORS), comma-separated: `*` (any origin) or `scheme://host[:port]`, without a path, such as `https://app.example.com,http://localhost:5173`. Not set: CORS is off, no `Access-Control-*` header is sent and a preflight gets 405. Set: a preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) on any route, `/v2/{endpoint_id}/...` included, is answered by the worker before and without the `API_KEY` check and never reaches the engine: 204 allowing `GET` and `POST` and the headers the OpenAI SDKs send (`Authorization`, `Content-Type`, `OpenAI-Organization`, `OpenAI-Project`, `OpenAI-Beta`, `X-Request-Id`, the `X-Stainless-*` headers of openai-node, ...) for an hour (`Access-Control-Max-Age: 3600`), or 403 without any CORS header for an origin, method or header not allowed. Answers to an allowed origin carry `Access-Control-Allow-Origin` (`*`, or the origin) and expose `X-Request-Id` and `Retry-After`. Cookies are never allowed: send the key in `Authorization`."},
+		{Name: "TLS_CERT_FILE", Group: GroupWorker,
+			Description: "A PEM file with the server certificate, followed by its intermediates: with `TLS_KEY_FILE`, `PORT` serves HTTPS (TLS 1.2 or later; HTTP/1.1 and HTTP/2) instead of plain HTTP. Set both or neither. Read once at start: a file that cannot be read or parsed, or a key that does not match, stops the worker with status 2 and a message naming the file; restart the worker to load a renewed certificate. `PORT_HEALTH`, when it differs from `PORT`, stays plain HTTP."},
+		{Name: "TLS_KEY_FILE", Group: GroupWorker,
+			Description: "The PEM file with the private key of `TLS_CERT_FILE` (RSA, ECDSA or Ed25519). Keep it readable by the worker only."},
 
 		// RunPod.
 		{Name: "RUNPOD_WEBHOOK_GET_JOB", Group: GroupRunPod,
@@ -324,7 +330,11 @@ Every other ` + "`vllm serve`" + ` flag can be set as its UPPER_SNAKE name: the 
 - ` + "`MAX_NUM_BATCHED_TOKENS=0`" + ` means unset, as it did in worker-vllm; other zeros (` + "`SEED=0`" + `) are passed.
 - Flags vLLM removed (` + "`SWAP_SPACE`, `ROPE_SCALING`, `ROPE_THETA`, `TASK`, `GUIDED_DECODING_BACKEND`" + `,
   the ` + "`SPECULATIVE_MODEL`" + ` family, ...) log a warning, with the replacement where there is one, and
-  pass nothing. So do ` + "`UDS`" + ` and the ` + "`SSL_*`" + ` flags: the worker talks plain HTTP to the engine on loopback.
+  pass nothing. So do ` + "`UDS`" + ` and the ` + "`SSL_*`" + ` flags: the worker talks plain HTTP to the engine on loopback
+  (HTTPS to clients is the worker's own: ` + "`TLS_CERT_FILE`, `TLS_KEY_FILE`" + `).
+- vLLM's CORS flags (` + "`ALLOWED_ORIGINS`, `ALLOWED_METHODS`, `ALLOWED_HEADERS`, `ALLOW_CREDENTIALS`" + `) are
+  passed, with a warning: only the worker reaches vLLM's server, so browsers never see them. The
+  worker's CORS is ` + "`CORS_ALLOWED_ORIGINS`" + `.
 - Only names vLLM knows are mapped: the worker's own variables (` + "`HOST`, `PORT`, `API_KEY`, ..." + `),
   ` + "`MODEL`" + `, ` + "`HF_TOKEN`" + ` and unknown names are never turned into flags.
 

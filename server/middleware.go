@@ -62,6 +62,8 @@ type requestInfo struct {
 	start  time.Time
 	events int    // server-sent events written to the client
 	abort  string // why the answer was cut before its end (a metrics.Abort reason), or ""
+	// preflight marks a CORS preflight, answered by allowCORS before routing.
+	preflight bool
 }
 
 // infoOf returns the request's requestInfo, or a throwaway one outside the
@@ -143,14 +145,20 @@ func accessLog(log zerolog.Logger, m *metrics.Metrics) func(http.Handler) http.H
 					status = statusClientLeft
 				}
 				elapsed := time.Since(start)
-				m.Request(routeLabel(r), status, elapsed)
+				route := routeLabel(r)
+				if info.preflight {
+					route = routePreflight // one label for all: they are answered before routing
+				}
+				m.Request(route, status, elapsed)
 				level := zerolog.InfoLevel
 				switch {
 				case status >= 500 || aborted != nil:
 					level = zerolog.ErrorLevel
 				case status >= 400:
 					level = zerolog.WarnLevel
-				case r.URL.Path == "/health" || r.URL.Path == "/ping" || r.URL.Path == "/metrics":
+				case r.URL.Path == "/health" || r.URL.Path == "/ping" || r.URL.Path == "/metrics" || info.preflight:
+					// Browsers send a preflight before most cross-origin requests:
+					// an allowed one is routine, a refused one a warning above.
 					level = zerolog.DebugLevel
 				}
 				ev := log.WithLevel(level).
@@ -160,6 +168,10 @@ func accessLog(log zerolog.Logger, m *metrics.Metrics) func(http.Handler) http.H
 					Int("status", status).
 					Int64("bytes", sw.bytes).
 					Dur("duration", elapsed)
+				if info.preflight {
+					ev = ev.Str("origin", truncate(r.Header.Get("Origin"), 200)).
+						Str("preflight_method", truncate(r.Header.Get("Access-Control-Request-Method"), 32))
+				}
 				if info.events > 0 {
 					ev = ev.Int("events", info.events)
 				}
@@ -177,6 +189,14 @@ func accessLog(log zerolog.Logger, m *metrics.Metrics) func(http.Handler) http.H
 			next.ServeHTTP(sw, r)
 		})
 	}
+}
+
+// truncate cuts s, a header a client sent, to at most n bytes for a log line.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }
 
 // routeLabel is the request's route pattern, without the /v2/{endpoint_id}

@@ -37,6 +37,11 @@ func (s *Server) Idle(ctx context.Context) error {
 func New(d Deps) *Server {
 	r := chi.NewRouter()
 	r.Use(requestID, accessLog(d.Log, d.Metrics), recoverer(d.Log), guard(&d))
+	if len(d.CORSAllowedOrigins) > 0 {
+		// Before any route, so that a preflight is answered on every path and
+		// before the API key check (browsers send preflights without it).
+		r.Use(allowCORS(&d))
+	}
 	r.NotFound(d.notFound)
 	r.MethodNotAllowed(d.methodNotAllowed)
 

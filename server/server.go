@@ -69,6 +69,10 @@ type Deps struct {
 	// ClientWriteTimeout drops a client that took nothing of its answer for this
 	// long; zero means none.
 	ClientWriteTimeout time.Duration
+	// CORSAllowedOrigins are the origins browsers may call the API from ("*",
+	// or scheme://host[:port] as browsers send them); nil turns CORS off: no
+	// Access-Control-* header, and a preflight is an OPTIONS like any other (405).
+	CORSAllowedOrigins []string
 
 	// Metrics records requests, streams and the queue; nil records nothing.
 	// /metrics serves it, with the engine's vllm: series appended.

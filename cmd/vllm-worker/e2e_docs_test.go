@@ -169,6 +169,13 @@ func writeAPIDoc(d *apiDoc, w *testWorker) {
 		"  and logged with every line about the request.",
 		"- Request bodies must be JSON (`Content-Type: application/json`, or none) of at most",
 		"  `MAX_REQUEST_BYTES`.",
+		"- With `TLS_CERT_FILE` and `TLS_KEY_FILE` set, the routes are served over HTTPS (`PORT_HEALTH`,",
+		"  when it differs from `PORT`, stays plain HTTP).",
+		"- With `CORS_ALLOWED_ORIGINS` set, browsers' preflights (`OPTIONS` with `Origin` and",
+		"  `Access-Control-Request-Method`) are answered on every path without the key: 204 with the",
+		"  `Access-Control-Allow-*` headers, or 403 for an origin, method or header not allowed; answers",
+		"  to an allowed origin carry `Access-Control-Allow-Origin` and expose `X-Request-Id` and",
+		"  `Retry-After` (see [deployment](deployment.md#cors-and-tls)).",
 		"- Errors have the OpenAI envelope `{\"error\":{\"message\",\"type\",\"param\",\"code\"}}` and the",
 		"  status says what went wrong: 400 invalid request, 401 bad key, 404 unknown model, route or job,",
 		"  405 wrong method, 413 body too large, 429 over capacity (with `Retry-After`), 503 not ready or",
@@ -196,8 +203,9 @@ func writeAPIDoc(d *apiDoc, w *testWorker) {
 		"`{\"status\":\"unhealthy\"}` when unhealthy or draining.")
 	d.example(w, http.StatusOK, docReq{Method: "GET", Path: "/ping"})
 	d.md("`GET /metrics` is Prometheus' text format: the worker's own `vllm_worker_*` series, then the",
-		"engine's `vllm:*` series fetched at scrape time, so one target covers both (see",
-		"[deployment](deployment.md#metrics)).")
+		"engine's `vllm:*` series fetched at scrape time, so one target covers both. Every worker",
+		"series, its labels and their values are in [metrics](metrics.md); a scrape configuration is in",
+		"[deployment](deployment.md#metrics).")
 
 	// OpenAI.
 	d.md("## OpenAI API",

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -122,6 +125,17 @@ func TestHandlerModeNothingLost(t *testing.T) {
 			t.Errorf("%s: stream items differ from the result (missing or out of order):\n%s\n%s", id, normalise(got), normalise(d.Output))
 		}
 	}
+	// Handler mode's own series are served, and documented.
+	resp, err := http.Get(w.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(scrape), `vllm_worker_handler_jobs_total{outcome="completed"} `+strconv.Itoa(jobs)) {
+		t.Errorf("/metrics lacks vllm_worker_handler_jobs_total{outcome=\"completed\"} %d", jobs)
+	}
+	checkMetricsDocumented(t, string(scrape))
 }
 
 // TestHandlerHeartbeatAndStop: the heartbeat names the jobs in progress; a

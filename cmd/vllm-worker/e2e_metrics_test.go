@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +60,33 @@ func TestMetricsAndRequestIDs(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	checkMetricsDocumented(t, string(body))
+}
+
+// checkMetricsDocumented checks that every vllm_worker_* family of a real
+// worker's scrape is in docs/metrics.md, which metrics' TestMetricsDoc
+// generates from a registry it builds itself: a family registered outside the
+// paths that test takes would be missing there.
+func checkMetricsDocumented(t *testing.T, scrape string) {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.Lines(scrape) {
+		rest, ok := strings.CutPrefix(line, "# TYPE vllm_worker_")
+		if !ok {
+			continue
+		}
+		n++
+		name := "vllm_worker_" + strings.Fields(rest)[0]
+		if !strings.Contains(string(doc), "| `"+name+"` |") {
+			t.Errorf("the worker serves %s, which docs/metrics.md lacks", name)
+		}
+	}
+	if n == 0 {
+		t.Error("the scrape has no vllm_worker_* family")
 	}
 }

@@ -138,8 +138,13 @@ func startWorkerAsync(t *testing.T, extraEnv ...string) *testWorker {
 	line := w.Log.waitLine(t, 20*time.Second, func(l map[string]any) bool {
 		return l["message"] == "listening" && l["listener"] == "api"
 	})
-	w.URL = "http://" + line["addr"].(string)
+	w.URL = listenURL(line)
 	return w
+}
+
+// listenURL is the URL of a "listening" log line: https with TLS_CERT_FILE.
+func listenURL(line map[string]any) string {
+	return line["scheme"].(string) + "://" + line["addr"].(string)
 }
 
 // wait waits for the worker to exit by itself and returns run's error.
@@ -176,9 +181,15 @@ func (w *testWorker) stop(t *testing.T) {
 
 func waitReady(t *testing.T, url string, timeout time.Duration, log interface{ String() string }) {
 	t.Helper()
+	waitReadyWith(t, http.DefaultClient, url, timeout, log)
+}
+
+// waitReadyWith polls url's /health with client until it answers 200.
+func waitReadyWith(t *testing.T, client *http.Client, url string, timeout time.Duration, log interface{ String() string }) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		resp, err := http.Get(url + "/health")
+		resp, err := client.Get(url + "/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -210,7 +221,7 @@ func startProcess(t *testing.T, env []string) (*workerProcess, string) {
 	}
 	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
 	line := p.Log.waitLine(t, 20*time.Second, func(l map[string]any) bool { return l["message"] == "listening" })
-	return p, "http://" + line["addr"].(string)
+	return p, listenURL(line)
 }
 
 // terminate sends SIGTERM and returns the process's exit error.
@@ -272,7 +283,7 @@ func startPlainProcess(t *testing.T, env []string) (*workerProcess, string) {
 		}
 	})
 	line := p.Log.waitLine(t, 20*time.Second, func(l map[string]any) bool { return l["message"] == "listening" })
-	url := "http://" + line["addr"].(string)
+	url := listenURL(line)
 	waitReady(t, url, 30*time.Second, p.Log)
 	return p, url
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -43,6 +44,7 @@ type worker struct {
 	api     *server.Server
 	servers []*http.Server
 	lns     []net.Listener
+	tls     *tls.Config // the API listener's, from TLS_CERT_FILE; nil: plain HTTP
 
 	// ready is closed the first time the engine serves: queued jobs and handler
 	// mode wait for it.
@@ -62,6 +64,15 @@ const (
 // manager always; the servers, the job store and handler mode when serving.
 func newWorker(cfg *config.Config, environ []string, logger zerolog.Logger, p parts) (*worker, error) {
 	w := &worker{cfg: cfg, environ: environ, log: logger, ready: make(chan struct{})}
+	if p == serving && cfg.Worker.TLSCertFile != "" {
+		// First, so that a bad certificate fails the start (status 2) before
+		// anything is built or started.
+		c, err := w.loadTLS()
+		if err != nil {
+			return nil, err
+		}
+		w.tls = c
+	}
 	engineURL, enginePort := cfg.Engine.URL, 0
 	if engineURL == "" {
 		port, err := freePort()
@@ -117,6 +128,7 @@ func newWorker(cfg *config.Config, environ []string, logger zerolog.Logger, p pa
 		StreamIdleTimeout:  cfg.Worker.StreamIdleTimeout,
 		RequestReadTimeout: cfg.Worker.RequestReadTimeout,
 		ClientWriteTimeout: cfg.Worker.ClientWriteTimeout,
+		CORSAllowedOrigins: cfg.Worker.CORSAllowedOrigins,
 		Metrics:            w.metrics,
 	}
 	w.api = server.New(deps)
@@ -163,17 +175,20 @@ func (w *worker) newHandler() error {
 }
 
 // listen opens the API listener (and the PORT_HEALTH one when it differs), so
-// that a port in use fails the start at once.
+// that a port in use fails the start at once. With TLS_CERT_FILE the API
+// listener serves HTTPS (w.tls); the PORT_HEALTH listener is always plain HTTP,
+// for load balancers that probe without TLS.
 func (w *worker) listen(deps server.Deps) error {
 	cfg := w.cfg.Worker
 	type target struct {
 		port    int
 		handler http.Handler
 		name    string
+		tls     *tls.Config // nil: plain HTTP
 	}
-	targets := []target{{cfg.Port, w.api, "api"}}
+	targets := []target{{cfg.Port, w.api, "api", w.tls}}
 	if cfg.PortHealth != 0 && cfg.PortHealth != cfg.Port {
-		targets = append(targets, target{cfg.PortHealth, server.NewHealth(deps), "health"})
+		targets = append(targets, target{cfg.PortHealth, server.NewHealth(deps), "health", nil})
 	}
 	for _, t := range targets {
 		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(t.port)))
@@ -186,14 +201,20 @@ func (w *worker) listen(deps server.Deps) error {
 		w.lns = append(w.lns, ln)
 		w.servers = append(w.servers, &http.Server{
 			Handler: t.handler,
-			// Headers must arrive within REQUEST_READ_TIMEOUT_SECONDS; the body's
-			// progress deadline is the server package's (guard.go).
+			// Headers (and, with TLS, the handshake before them) must arrive within
+			// REQUEST_READ_TIMEOUT_SECONDS; the body's progress deadline is the
+			// server package's (guard.go).
 			ReadHeaderTimeout: cfg.RequestReadTimeout,
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          log.New(w.log, "", 0),
+			TLSConfig:         t.tls,
 			// No WriteTimeout: streams may run for many minutes.
 		})
-		w.log.Info().Str("addr", ln.Addr().String()).Str("listener", t.name).Msg("listening")
+		scheme := "http"
+		if t.tls != nil {
+			scheme = "https"
+		}
+		w.log.Info().Str("addr", ln.Addr().String()).Str("scheme", scheme).Str("listener", t.name).Msg("listening")
 	}
 	return nil
 }
@@ -203,7 +224,13 @@ func (w *worker) listen(deps server.Deps) error {
 func (w *worker) serveHTTP() error {
 	errs := make(chan error, len(w.servers))
 	for i, srv := range w.servers {
-		go func() { errs <- srv.Serve(w.lns[i]) }() // returns when the server is shut down
+		go func() { // returns when the server is shut down
+			if srv.TLSConfig != nil {
+				errs <- srv.ServeTLS(w.lns[i], "", "") // the certificate is in TLSConfig
+				return
+			}
+			errs <- srv.Serve(w.lns[i])
+		}()
 	}
 	var first error
 	for range w.servers {

@@ -20,8 +20,11 @@ test: lint unit fuzz-short ## every test: lint, unit and end-to-end tests (race 
 # The end-to-end tests drive the worker with the official openai npm SDK and
 # curl; make installs them when they are missing or stale, so that no test skips
 # here for a missing tool (VLLM_WORKER_REQUIRE_TOOLS makes a missing one fail).
+# The allocation budget of the request path is counted without the race
+# detector, which allocates on its own (server/path_allocs_test.go).
 unit: build sdk-deps tools
 	VLLM_WORKER_REQUIRE_TOOLS=1 $(GO) test -race -count=1 -timeout 8m ./...
+	$(GO) test -count=1 -run 'Allocs$$' ./server
 
 lint: ## gofmt, go vet, staticcheck, go mod tidy
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

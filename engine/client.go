@@ -42,11 +42,16 @@ const userAgent = "vllm-worker"
 
 // Client talks to one engine. It is safe for concurrent use.
 type Client struct {
-	base     string // scheme://host[/prefix], no trailing slash
-	scheme   string
-	host     string
-	prefix   string // the base URL's path, usually ""
-	http     *http.Client
+	base   string // scheme://host[/prefix], no trailing slash
+	scheme string
+	host   string
+	prefix string // the base URL's path, usually ""
+	// rt sends every request: the direct transport on Linux, else std. It is
+	// called as it is, not through an http.Client, which would copy every
+	// request's headers and URL only to follow no redirects (an engine's
+	// redirect, FastAPI's trailing-slash 307 say, is relayed as it is).
+	rt       http.RoundTripper
+	rewinds  bool   // rt rewinds a *bytesBody itself: no GetBody needed
 	closeIdl func() // the transport's CloseIdleConnections
 
 	idTag string        // random, per Client: "-<tag><n>" ends every engine request id
@@ -87,12 +92,8 @@ func New(o Options) *Client {
 	if ci, ok := rt.(interface{ CloseIdleConnections() }); ok && rt != http.RoundTripper(std) {
 		c.closeIdl = func() { ci.CloseIdleConnections(); std.CloseIdleConnections() }
 	}
-	c.http = &http.Client{
-		Transport: rt,
-		// An engine's redirect (FastAPI's trailing-slash 307, say) is relayed as
-		// it is, never followed with the client's body.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	c.rt = rt
+	c.rewinds = rewindsBody(rt)
 	return c
 }
 
@@ -113,7 +114,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, reque
 // DoContent is Do with the body's content type, for requests relayed as they
 // came (a multipart audio upload, say).
 func (c *Client) DoContent(ctx context.Context, method, path, contentType string, body []byte, requestID string) (*http.Response, error) {
-	req := &http.Request{
+	r := http.Request{
 		Method:     method,
 		URL:        &url.URL{Scheme: c.scheme, Host: c.host, Opaque: c.prefix + path},
 		Proto:      "HTTP/1.1",
@@ -123,43 +124,76 @@ func (c *Client) DoContent(ctx context.Context, method, path, contentType string
 		Host:       c.host,
 	}
 	// One set of header checks for any transport: a value from outside (a job
-	// id, a client's content type) that could inject a header is not sent.
-	req.Header["User-Agent"] = []string{userAgent}
-	req.Header["Accept"] = []string{"application/json, text/event-stream"}
+	// id, a client's content type) that could inject a header is not sent. The
+	// fixed values are shared slices: no transport changes a request's headers.
+	r.Header["User-Agent"] = userAgentValue
+	r.Header["Accept"] = acceptValue
 	if requestID != "" {
 		if id := c.engineID(requestID); validHeaderValue(id) {
-			req.Header["X-Request-Id"] = []string{id}
+			r.Header["X-Request-Id"] = []string{id}
 		}
 	}
 	if body != nil {
-		if validHeaderValue(contentType) {
-			req.Header["Content-Type"] = []string{contentType}
+		switch {
+		case contentType == "application/json":
+			r.Header["Content-Type"] = jsonValue
+		case validHeaderValue(contentType):
+			r.Header["Content-Type"] = []string{contentType}
 		}
-		req.ContentLength = int64(len(body))
-		req.Body = io.NopCloser(bytes.NewReader(body))
-		// A transport may send the request again on a fresh connection when a
-		// reused one failed before any of it was written; nothing else is sent
-		// twice, as a request the engine received may be generating already.
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		if len(body) == 0 {
-			req.Body, req.GetBody = http.NoBody, nil
+		r.ContentLength = int64(len(body))
+		switch {
+		case len(body) == 0:
+			r.Body = http.NoBody
+		default:
+			rb := &bytesBody{}
+			rb.Reset(body)
+			r.Body = rb
+			// A transport may send the request again on a fresh connection when
+			// a reused one failed before any of it was written; nothing else is
+			// sent twice, as a request the engine received may be generating
+			// already. The direct transport rewinds the body itself.
+			if !c.rewinds {
+				r.GetBody = func() (io.ReadCloser, error) { rb.Reset(body); return rb, nil }
+			}
 		}
 	}
-	resp, err := c.http.Do(req.WithContext(ctx))
+	resp, err := c.rt.RoundTrip(r.WithContext(ctx))
 	if err != nil {
 		return nil, transportError(ctx, err)
 	}
 	return resp, nil
 }
 
+// The values of the headers every engine request carries.
+var (
+	userAgentValue = []string{userAgent}
+	acceptValue    = []string{"application/json, text/event-stream"}
+	jsonValue      = []string{"application/json"}
+)
+
+// bytesBody is an engine request's body: the bytes the caller handed over, read
+// again from the start when a transport sends the request again.
+type bytesBody struct{ bytes.Reader }
+
+func (*bytesBody) Close() error { return nil }
+
+// rewind makes the body whole again for a second send.
+func (b *bytesBody) rewind() { _, _ = b.Seek(0, io.SeekStart) }
+
 // engineID is the X-Request-Id the engine sees: the caller's id (a client's
 // X-Request-Id, or a job id) and a suffix of this Client's own, unique to the
 // request. vLLM makes the header its request id, so two clients that send the
 // same id must not reach it as one, where an abort could hit the wrong request.
 func (c *Client) engineID(id string) string {
-	b := make([]byte, 0, len(id)+len(c.idTag)+12)
-	b = append(append(append(b, id...), '-'), c.idTag...)
-	return string(strconv.AppendUint(b, c.seq.Add(1), 36))
+	var n [13]byte // a uint64 in base 36
+	seq := strconv.AppendUint(n[:0], c.seq.Add(1), 36)
+	var b strings.Builder // one allocation: String does not copy
+	b.Grow(len(id) + 1 + len(c.idTag) + len(seq))
+	b.WriteString(id)
+	b.WriteByte('-')
+	b.WriteString(c.idTag)
+	b.Write(seq)
+	return b.String()
 }
 
 // CloseIdle closes idle upstream connections (after the engine restarted).

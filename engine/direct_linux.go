@@ -35,6 +35,9 @@ func platformTransport(o Options, std *http.Transport) http.RoundTripper {
 	}
 }
 
+// rewindsBody reports whether rt sends a *bytesBody again by itself.
+func rewindsBody(rt http.RoundTripper) bool { _, ok := rt.(*directTransport); return ok }
+
 // directTransport is an http.RoundTripper that speaks HTTP/1.1 to one
 // plain-HTTP engine over pooled keep-alive connections, doing a request's whole
 // exchange on the caller's goroutine. Go's http.Transport hands every request to
@@ -72,9 +75,9 @@ func (d *directTransport) get(ctx context.Context) (cn *engineConn, reused bool,
 	for len(d.idle) > 0 {
 		cn = d.idle[len(d.idle)-1]
 		d.idle = d.idle[:len(d.idle)-1]
-		if now.Sub(cn.lastUsed) < d.idleFor {
+		if idle := now.Sub(cn.lastUsed); idle < d.idleFor {
 			d.mu.Unlock()
-			if cn.alive() {
+			if idle < trustIdle || cn.alive() {
 				return cn, true, nil
 			}
 			cn.c.Close()
@@ -90,6 +93,13 @@ func (d *directTransport) get(ctx context.Context) (cn *engineConn, reused bool,
 	}
 	return &engineConn{c: c, br: bufio.NewReaderSize(c, d.bufSize), bw: bufio.NewWriterSize(c, d.bufSize)}, false, nil
 }
+
+// trustIdle is how long a connection back from a request is reused without the
+// alive check: an engine closes a keep-alive connection after seconds of
+// silence (uvicorn: 5 s), not within this, and a restarted engine's
+// connections are dropped with CloseIdleConnections. Under load every
+// connection comes back within it, and the check's syscall is saved.
+const trustIdle = time.Second
 
 // alive reports whether an idle connection is still open: nothing to read means
 // yes; end of file (the engine closed it) or stray bytes mean no. It costs one
@@ -200,7 +210,14 @@ func (d *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			closeBody(req)
 			return nil, err
 		}
-		if req.Body != nil && req.Body != http.NoBody {
+		switch b := req.Body.(type) {
+		case nil:
+		case *bytesBody: // the engine client's: read again from the start
+			b.rewind()
+		default:
+			if req.Body == http.NoBody {
+				break
+			}
 			if req.GetBody == nil {
 				return nil, err
 			}

@@ -18,7 +18,7 @@ import (
 
 // direct is c's direct transport, or nil.
 func direct(c *Client) *directTransport {
-	d, _ := c.http.Transport.(*directTransport)
+	d, _ := c.rt.(*directTransport)
 	return d
 }
 
@@ -151,7 +151,9 @@ func TestDirectCancel(t *testing.T) {
 	}
 }
 
-// An idle connection the engine closed is noticed before use and replaced.
+// An idle connection the engine closed is noticed before use and replaced
+// (once it has been idle for trustIdle: one back from a request just now is
+// reused unchecked).
 func TestDirectSkipsConnectionClosedByEngine(t *testing.T) {
 	var mu sync.Mutex
 	var server []net.Conn
@@ -183,6 +185,7 @@ func TestDirectSkipsConnectionClosedByEngine(t *testing.T) {
 	mu.Unlock()
 	direct(c).mu.Lock()
 	cn := direct(c).idle[0]
+	cn.lastUsed = time.Now().Add(-trustIdle) // idle long enough to be checked
 	direct(c).mu.Unlock()
 	for deadline := time.Now().Add(2 * time.Second); cn.alive(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {

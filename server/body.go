@@ -15,7 +15,7 @@ import (
 // readJSONBody reads a request body of at most limit bytes. Like vLLM it accepts
 // only application/json (or no Content-Type at all).
 func readJSONBody(d *Deps, w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" { // what SDKs send, without parsing
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
 			return nil, openai.NewError(http.StatusBadRequest,

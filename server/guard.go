@@ -38,9 +38,12 @@ func guard(d *Deps) func(http.Handler) http.Handler {
 				r.Body = g.body
 			}
 			next.ServeHTTP(g, r)
-			// net/http flushes what is left of the answer after the handler: that
-			// write is bounded too.
-			g.arm(true)
+			// net/http flushes what is left of the answer after the handler: the
+			// deadline of the last write bounds it too, as arm leaves every write
+			// at least seven eighths of the timeout.
+			if !g.header && g.timeout > 0 {
+				g.arm(true) // nothing was written: the whole answer is net/http's
+			}
 			if g.body != nil && !g.body.eof {
 				// net/http reads up to 256 KiB of an unread body when it closes it,
 				// even after "Connection: close": that read must not wait.

@@ -20,6 +20,7 @@ type limiter struct {
 	maxQueue int64
 	waiting  atomic.Int64
 	active   activity // in flight and queued, for the drain
+	free     func()   // release, made once: a method value per request would allocate
 }
 
 // newLimiter returns a limiter of n slots and a queue of maxQueue; n <= 0
@@ -28,7 +29,9 @@ func newLimiter(n, maxQueue int, m *metrics.Metrics) *limiter {
 	if n <= 0 {
 		return nil
 	}
-	return &limiter{slots: make(chan struct{}, n), maxQueue: int64(maxQueue), metrics: m}
+	l := &limiter{slots: make(chan struct{}, n), maxQueue: int64(maxQueue), metrics: m}
+	l.free = l.release
+	return l
 }
 
 // InFlight and Waiting are the limiter's gauges.
@@ -50,7 +53,7 @@ func (l *limiter) acquire(r *http.Request) (release func(), err error) {
 	select {
 	case l.slots <- struct{}{}:
 		l.metrics.InFlight(1)
-		return l.release, nil
+		return l.free, nil
 	default:
 	}
 	if l.waiting.Add(1) > l.maxQueue {
@@ -68,7 +71,7 @@ func (l *limiter) acquire(r *http.Request) (release func(), err error) {
 	select {
 	case l.slots <- struct{}{}:
 		l.metrics.InFlight(1)
-		return l.release, nil
+		return l.free, nil
 	case <-r.Context().Done():
 		l.active.done()
 		return nil, nil // the client left; nobody to answer

@@ -37,8 +37,6 @@ func runTimeLabels() map[string]string {
 		"vllm_worker_request_duration_seconds route": route,
 		"vllm_worker_time_to_first_token_seconds route": "the route pattern of the streamed OpenAI request " +
 			"(`/openai/v1/chat/completions`, `/v1/completions`, `/v1/*`, ...)",
-		"vllm_worker_batch_item_units kind": "`sse`: events of an OpenAI HTTP stream; `job_sse`: events of an " +
-			"OpenAI-input job's stream; `tokens`: token deltas of a native job's stream",
 		"vllm_worker_jobs_total outcome": "the job's final status: `COMPLETED`, `FAILED`, `CANCELLED` or `TIMED_OUT`",
 	}
 }

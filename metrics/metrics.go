@@ -7,6 +7,7 @@ package metrics
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,8 +30,52 @@ type Metrics struct {
 	jobs           *prometheus.CounterVec   // outcome
 	engineUp       prometheus.Gauge
 	engineRestarts prometheus.Counter
-	limits         map[string]prometheus.Counter // by limit, one child each, made up front
-	aborted        map[string]prometheus.Counter // by reason, one child each, made up front
+	limits         map[string]prometheus.Counter  // by limit, one child each, made up front
+	aborted        map[string]prometheus.Counter  // by reason, one child each, made up front
+	batchKinds     map[string]prometheus.Observer // batchUnits by kind, made up front
+
+	// routes caches each route's children, so that a request's metrics are
+	// found without hashing label values (client_golang's WithLabelValues).
+	routesMu sync.RWMutex
+	routes   map[string]*routeMetrics
+}
+
+// routeMetrics are the children of one route's series.
+type routeMetrics struct {
+	seconds prometheus.Observer
+	ttft    prometheus.Observer
+	mu      sync.Mutex
+	codes   map[int]prometheus.Counter
+}
+
+// route returns the children of route's series, made on first use.
+func (m *Metrics) route(route string) *routeMetrics {
+	m.routesMu.RLock()
+	rm := m.routes[route]
+	m.routesMu.RUnlock()
+	if rm != nil {
+		return rm
+	}
+	m.routesMu.Lock()
+	defer m.routesMu.Unlock()
+	if rm = m.routes[route]; rm == nil {
+		rm = &routeMetrics{seconds: m.requestSeconds.WithLabelValues(route), ttft: m.ttftSeconds.WithLabelValues(route),
+			codes: map[int]prometheus.Counter{}}
+		m.routes[route] = rm
+	}
+	return rm
+}
+
+// code returns the requests counter of one status code of the route.
+func (rm *routeMetrics) code(m *Metrics, route string, code int) prometheus.Counter {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	c := rm.codes[code]
+	if c == nil {
+		c = m.requests.WithLabelValues(route, strconv.Itoa(code))
+		rm.codes[code] = c
+	}
+	return c
 }
 
 // The reasons an engine request is aborted before its end, the label values of
@@ -94,7 +139,7 @@ func New() *Metrics {
 			Name: "vllm_worker_stream_tokens_total", Help: "Token deltas streamed in native job items.",
 		})).(prometheus.Counter),
 		batchUnits: f(prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "vllm_worker_batch_item_units", Help: "Units (SSE events or tokens) per flushed stream item.",
+			Name: "vllm_worker_batch_item_units", Help: "Units per flushed stream item, by kind: sse (events of an OpenAI HTTP stream), job_sse (events of an OpenAI-input job's stream), tokens (token deltas of a native job's stream).",
 			Buckets: []float64{1, 2, 3, 5, 9, 15, 27, 40, 50, 75, 100},
 		}, []string{"kind"})).(*prometheus.HistogramVec),
 		jobs: f(prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -121,17 +166,26 @@ func New() *Metrics {
 	for _, r := range abortReasons {
 		m.aborted[r] = aborted.WithLabelValues(r)
 	}
+	m.batchKinds = map[string]prometheus.Observer{}
+	for _, k := range batchKindNames {
+		m.batchKinds[k] = m.batchUnits.WithLabelValues(k)
+	}
+	m.routes = map[string]*routeMetrics{}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// batchKindNames are the kinds of stream items Batch records.
+var batchKindNames = []string{"sse", "tokens", "job_sse"}
 
 // Request records one finished HTTP request.
 func (m *Metrics) Request(route string, code int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-	m.requestSeconds.WithLabelValues(route).Observe(d.Seconds())
+	rm := m.route(route)
+	rm.code(m, route, code).Inc()
+	rm.seconds.Observe(d.Seconds())
 }
 
 // InFlight moves the gauge of OpenAI requests being served by delta.
@@ -151,7 +205,7 @@ func (m *Metrics) Queued(delta int) {
 // FirstEvent records the time to the first event of a stream.
 func (m *Metrics) FirstEvent(route string, d time.Duration) {
 	if m != nil {
-		m.ttftSeconds.WithLabelValues(route).Observe(d.Seconds())
+		m.route(route).ttft.Observe(d.Seconds())
 	}
 }
 
@@ -160,7 +214,11 @@ func (m *Metrics) Batch(kind string, units int) {
 	if m == nil {
 		return
 	}
-	m.batchUnits.WithLabelValues(kind).Observe(float64(units))
+	if o := m.batchKinds[kind]; o != nil {
+		o.Observe(float64(units))
+	} else {
+		m.batchUnits.WithLabelValues(kind).Observe(float64(units))
+	}
 	if kind == "tokens" {
 		m.tokens.Add(float64(units))
 	} else if kind == "sse" {

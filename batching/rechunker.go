@@ -67,7 +67,33 @@ func New(p Policy, flush FlushFunc) *Rechunker {
 	}
 	r := &Rechunker{flush: flush, maxWait: p.MaxWait, size: newSizer(p)}
 	r.limit = r.size.limit()
+	if b, ok := buffers.Get().(*rechunkBuffers); ok {
+		r.arena, r.spans, r.units = b.arena, b.spans, b.units
+	}
 	return r
+}
+
+// rechunkBuffers are a closed Rechunker's grown slices, for the next one: a
+// stream's items then cost no allocation from the first.
+type rechunkBuffers struct {
+	arena []byte
+	spans []span
+	units []Unit
+}
+
+var buffers sync.Pool
+
+// maxPooledArena bounds the arena kept for reuse (a stream of huge events
+// does not pin its memory).
+const maxPooledArena = 64 << 10
+
+// release hands r's slices to the next Rechunker. r.mu is held and r is done.
+func (r *Rechunker) release() {
+	if cap(r.arena) <= maxPooledArena && r.arena != nil {
+		clear(r.units[:cap(r.units)]) // drop references into the arena
+		buffers.Put(&rechunkBuffers{arena: r.arena[:0], spans: r.spans[:0], units: r.units[:0]})
+	}
+	r.arena, r.spans, r.units = nil, nil, nil
 }
 
 // Add appends a copy of data (and of payload, which may be nil) as one unit.
@@ -119,6 +145,7 @@ func (r *Rechunker) Close() error {
 		r.flushLocked()
 	}
 	r.disarm()
+	r.release()
 	return r.err
 }
 

@@ -14,8 +14,8 @@ import "testing"
 // test, and a change that allocates more per request fails make test. Lower
 // the budget when the path gets cheaper.
 var allocBudget = map[string]float64{
-	"chat":   85,
-	"stream": 138,
+	"chat":   67,
+	"stream": 104,
 }
 
 // TestRequestPathAllocs keeps the request path's allocations within allocBudget.

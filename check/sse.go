@@ -197,10 +197,11 @@ func isFraming(err error) bool {
 	return errors.As(err, &fe)
 }
 
-// quote shows at most 160 bytes of b: as they are when they are printable
-// text on one line (JSON is), else Go-quoted.
+// quote shows at most 160 bytes of b (without a final newline): as they are
+// when they are printable text on one line (JSON is), else Go-quoted.
 func quote(b []byte) string {
 	const limit = 160
+	b = bytes.TrimSuffix(b, []byte("\n")) // the end of a body, not part of it
 	more := ""
 	if len(b) > limit {
 		b, more = b[:limit], "..."

@@ -94,7 +94,8 @@ func TestQuote(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{`{"a":1}`, `{"a":1}`},
 		{"", `""`},
-		{"a\r\n", `"a\r\n"`},
+		{"a\r\n", `"a\r"`},
+		{"{}\n", `{}`},
 		{strings.Repeat("x", 200), strings.Repeat("x", 160) + "..."},
 		{strings.Repeat("é", 100), strings.Repeat("é", 80) + "..."},
 	} {

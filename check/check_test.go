@@ -56,3 +56,35 @@ func TestRunOne(t *testing.T) {
 		t.Errorf("past the total time limit: %+v", res)
 	}
 }
+
+// TestHealthShapes: RunPod's endpoint health (counts only) and a worker's
+// (status and counts) both pass; a worker not ready fails, saying its state.
+func TestHealthShapes(t *testing.T) {
+	for _, tt := range []struct {
+		name, body string
+		status     int
+		wantErr    string
+	}{
+		{"runpod", `{"jobs":{"completed":3,"failed":0,"inProgress":0,"inQueue":1,"retried":0},` +
+			`"workers":{"idle":0,"initializing":1,"ready":0,"running":0,"throttled":0,"unhealthy":0}}`, 200, ""},
+		{"worker ready", `{"status":"ready","engine":{},"jobs":{"completed":0,"failed":0,"inProgress":0,"inQueue":0},` +
+			`"workers":{"idle":1,"ready":1,"running":0}}`, 200, ""},
+		{"worker starting", `{"status":"starting","phase":"loading_weights","jobs":{},"workers":{}}`, 503,
+			"GET /health: status 503, the worker is starting (loading_weights), not ready"},
+		{"no counts", `{"status":"ready"}`, 200, "GET /health: no jobs.completed, jobs.failed"},
+		{"not JSON", `OK`, 200, "not a JSON object"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(tt.status)
+			_, _ = w.Write([]byte(tt.body))
+		}))
+		tr := &http.Transport{}
+		s := &session{target: Target{Kind: KindRunPod, Base: srv.URL}, opts: &Options{}, transport: tr}
+		res := s.run(context.Background(), checkDef{"health", checkHealth})
+		if tt.wantErr == "" && !res.OK || tt.wantErr != "" && !strings.Contains(res.Error, tt.wantErr) {
+			t.Errorf("%s: %+v; want error %q", tt.name, res, tt.wantErr)
+		}
+		tr.CloseIdleConnections()
+		srv.Close()
+	}
+}

@@ -42,7 +42,8 @@ FUZZ_TARGETS := \
 	./batching:FuzzRechunker \
 	./config:FuzzLoad \
 	./runpod:FuzzParseInput ./runpod:FuzzMergeItems ./runpod/serverless:FuzzParseTaken \
-	./supervisor:FuzzLineReader ./sim:FuzzParse
+	./supervisor:FuzzLineReader ./sim:FuzzParse \
+	./check:FuzzFrameReader
 
 # Go 1.26's fuzz coordinator may fail a target with a bare "context deadline
 # exceeded" when -fuzztime ends while a worker is busy (golang/go#75804, fixed in

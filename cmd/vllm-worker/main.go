@@ -3,7 +3,9 @@
 // OpenAI API, RunPod's endpoint API and RunPod's serverless handler mode over it.
 //
 // Sub-commands: serve (the default), sim (the simulated engine alone), config
-// (print the effective configuration and the engine command line).
+// (print the effective configuration and the engine command line), check
+// (exercise a running worker or RunPod endpoint as its users do, or vet an
+// OpenAI-compatible engine for what the worker relies on).
 package main
 
 import (

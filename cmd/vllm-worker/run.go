@@ -10,13 +10,15 @@ import (
 	"github.com/vllm-worker/vllm-worker/config"
 )
 
-const usage = `usage: vllm-worker [serve | sim | config [--json] | version | help]
+const usage = `usage: vllm-worker [serve | sim | config [--json] | check URL | version | help]
        vllm-worker --test_input '<job json>' | @file.json   (bare: ./test_input.json)
 
   serve        (default) start the engine and serve the OpenAI and RunPod APIs;
                with RUNPOD_WEBHOOK_GET_JOB set, also RunPod's serverless job loop
   sim          run the simulated vLLM engine alone (--host, --port, --model, ...)
   config       print the effective configuration and the exact engine command line
+  check        exercise a running worker or RunPod endpoint (check URL), or vet an
+               OpenAI-compatible engine (check --engine URL); exit 1 on a failed check
   --test_input run one job locally against the engine, print its items and result
 
 Configuration comes from the environment; see docs/configuration.md.`
@@ -62,6 +64,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return runSim(ctx, args, environ, stderr)
 	case "config":
 		return runConfig(args, environ, stdout, stderr)
+	case "check":
+		return runCheck(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "vllm-worker", version)
 		return nil

@@ -48,9 +48,10 @@ type Rechunker struct {
 	size    sizer
 	limit   int // units that fill the current item
 
-	arena []byte // bytes of the pending units
-	spans []span // pending units
-	units []Unit // reused argument of flush
+	arena   []byte // bytes of the pending units
+	spans   []span // pending units
+	units   []Unit // reused argument of flush
+	counted int    // pending units that count toward limit (AddRider's do not)
 
 	timer *time.Timer // created on first use when maxWait > 0
 	start time.Time   // when the oldest pending unit arrived
@@ -113,9 +114,32 @@ func (r *Rechunker) Add(tag int, data, payload []byte) error {
 	dataEnd := len(r.arena)
 	r.arena = append(r.arena, payload...)
 	r.spans = append(r.spans, span{tag: tag, dataEnd: dataEnd, end: len(r.arena)})
-	if len(r.spans) >= r.limit {
+	r.counted++
+	if r.counted >= r.limit {
 		return r.flushLocked()
 	}
+	return nil
+}
+
+// AddRider adds a unit that rides with the next one: it goes out in the same
+// item but does not count toward the item's size, so it never fills an item
+// on its own. The MaxWait clock starts with it as with any first unit, so it
+// is never held longer than that. A chat stream's leading role chunk is one:
+// counted, it would fill the first item (size 1) alone and hold the first
+// token back for the next item or the time cap.
+func (r *Rechunker) AddRider(tag int, data, payload []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.usable(); err != nil {
+		return err
+	}
+	if len(r.spans) == 0 && r.maxWait > 0 {
+		r.arm()
+	}
+	r.arena = append(r.arena, data...)
+	dataEnd := len(r.arena)
+	r.arena = append(r.arena, payload...)
+	r.spans = append(r.spans, span{tag: tag, dataEnd: dataEnd, end: len(r.arena)})
 	return nil
 }
 
@@ -180,8 +204,11 @@ func (r *Rechunker) flushLocked() error {
 	err := r.flush(units)
 	r.arena = r.arena[:0]
 	r.spans = r.spans[:0]
-	r.size.advance()
-	r.limit = r.size.limit()
+	if r.counted > 0 { // an item of riders alone (the time cap) does not count
+		r.size.advance()
+		r.limit = r.size.limit()
+	}
+	r.counted = 0
 	r.disarm()
 	if err != nil {
 		r.err = err

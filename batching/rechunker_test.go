@@ -339,3 +339,55 @@ func BenchmarkRechunker(b *testing.B) {
 		})
 	}
 }
+
+// TestAddRider: a rider goes out with the next unit, in its item, without
+// counting toward the item's size; an item of riders alone (the time cap)
+// does not advance the size either.
+func TestAddRider(t *testing.T) {
+	var items [][]string
+	flush := func(units []Unit) error {
+		var item []string
+		for _, u := range units {
+			item = append(item, string(u.Data))
+		}
+		items = append(items, item)
+		return nil
+	}
+	r := New(Policy{Max: 9, Min: 1, Growth: 3}, flush)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(r.AddRider(0, []byte("role"), nil))
+	if len(items) != 0 {
+		t.Fatalf("a rider alone was flushed: %v", items)
+	}
+	for _, u := range []string{"a", "b", "c", "d"} {
+		must(r.Add(0, []byte(u), nil))
+	}
+	must(r.Close())
+	if got := fmt.Sprint(items); got != "[[role a] [b c d]]" {
+		t.Errorf("items %s; want [[role a] [b c d]]", got)
+	}
+
+	items = nil
+	first := make(chan struct{})
+	r = New(Policy{Max: 9, Min: 1, Growth: 3, MaxWait: 10 * time.Millisecond}, func(units []Unit) error {
+		err := flush(units)
+		if len(items) == 1 {
+			close(first)
+		}
+		return err
+	})
+	must(r.AddRider(0, []byte("role"), nil))
+	<-first // the time cap flushed the rider alone
+	for _, u := range []string{"a", "b"} {
+		must(r.Add(0, []byte(u), nil))
+	}
+	must(r.Close())
+	if got := fmt.Sprint(items); got != "[[role] [a] [b]]" {
+		t.Errorf("items %s; want [[role] [a] [b]]: an item of riders alone does not advance the size", got)
+	}
+}

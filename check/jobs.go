@@ -300,8 +300,9 @@ func checkOpenAIRoute(p *probe, stream bool) error {
 
 // checkOpenAIItems checks a streamed OpenAI job's items: each one string of
 // whole SSE events (RAW_OPENAI_OUTPUT=1), or each a list of chunk objects
-// (RAW_OPENAI_OUTPUT=0); in events, the first item holds one and, with strict
-// sizes, each at most what the batch policy allows at its place.
+// (RAW_OPENAI_OUTPUT=0); in events, the first item holds one (besides the chat
+// stream's opening role chunks, which ride with it) and, with strict sizes, each
+// at most what the batch policy allows at its place.
 func checkOpenAIItems(raw []json.RawMessage, strict bool) (string, error) {
 	if len(raw) == 0 {
 		return "", errors.New("the job's output has no item")
@@ -341,6 +342,13 @@ func checkOpenAIItems(raw []json.RawMessage, strict bool) (string, error) {
 	if n := len(st.chunks); n == 0 || !st.chunks[n-1].hasUsage() || len(st.chunks[n-1].Choices) != 0 {
 		return "", errors.New(`stream_options.include_usage: the last chunk is not "choices": [] with usage`)
 	}
+	// The worker sends a chat stream's opening role chunks with the first
+	// token: they ride along and do not count toward the first item's size.
+	riders := 0
+	for riders < len(st.chunks) && st.chunks[riders].isRoleChunk() {
+		riders++
+	}
+	sizes[0] -= min(riders, sizes[0]-1)
 	limits := policyLimits(jobPolicy, len(sizes))
 	for i, n := range sizes {
 		switch {

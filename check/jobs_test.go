@@ -105,7 +105,9 @@ func TestCheckOpenAIItems(t *testing.T) {
 		{name: "no usage chunk", items: []json.RawMessage{str(ev(role)), str(ev(tok), "data: [DONE]\n\n")}, wantErr: "include_usage"},
 		{name: "too big", strict: true, items: []json.RawMessage{str(ev(role)), str(ev(tok), ev(tok), ev(tok)),
 			str(ev(usage), "data: [DONE]\n\n")}, wantErr: "item 2 holds 3 events"},
-		{name: "first too big", items: []json.RawMessage{str(ev(role), ev(tok)), str(ev(usage), "data: [DONE]\n\n")},
+		{name: "the role chunk rides with the first token", strict: true, items: []json.RawMessage{str(ev(role), ev(tok)),
+			str(ev(tok), ev(usage)), str("data: [DONE]\n\n")}},
+		{name: "first too big", items: []json.RawMessage{str(ev(role), ev(tok), ev(tok)), str(ev(usage), "data: [DONE]\n\n")},
 			wantErr: "the first item holds 2 events"},
 		{name: "mixed", items: rawItems("["+role+"]", `"data: [DONE]\n\n"`), wantErr: "item 2 is not a list of chunks"},
 	} {

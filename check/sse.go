@@ -144,6 +144,20 @@ func (c *chunk) hasUsage() bool {
 	return len(u) > 0 && u[0] == '{'
 }
 
+// isRoleChunk reports whether c is a chat stream's opening chunk: every choice
+// a delta with a role and no text, and no finish.
+func (c *chunk) isRoleChunk() bool {
+	if len(c.Choices) == 0 {
+		return false
+	}
+	for _, ch := range c.Choices {
+		if ch.Delta == nil || ch.Delta.Role == "" || ch.FinishReason != nil && *ch.FinishReason != "" {
+			return false
+		}
+	}
+	return !c.hasText()
+}
+
 // hasText reports whether c carries generated text.
 func (c *chunk) hasText() bool {
 	for _, ch := range c.Choices {

@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/vllm-worker/vllm-worker/batching"
 	"github.com/vllm-worker/vllm-worker/engine"
 	"github.com/vllm-worker/vllm-worker/openai"
@@ -156,6 +158,7 @@ func Run(ctx context.Context, body io.ReadCloser, o Options) Result {
 	add := AddFunc(batch.Add)
 	var res Result
 	var engineErr *engine.Error
+	leading := true // no event has counted yet
 	for {
 		ev, err := events.Next()
 		if err != nil {
@@ -177,7 +180,13 @@ func Run(ctx context.Context, body io.ReadCloser, o Options) Result {
 				raw, data := errorEvent(ev, engineErr)
 				aerr = add(TagError, raw, data)
 			}
+		case o.Units == nil && leading && isRoleChunk(ev):
+			// A chat stream opens with a role chunk (one per choice) and no
+			// text: it rides with the first token rather than fill the first
+			// item alone and hold that token back.
+			aerr = batch.AddRider(TagEvent, ev.Raw, ev.Data)
 		case o.Units == nil:
+			leading = false
 			aerr = add(TagEvent, ev.Raw, ev.Data)
 		default:
 			if uerr := o.Units(ev, add); uerr != nil {
@@ -240,6 +249,27 @@ func errorEvent(ev openai.Event, e *engine.Error) (raw, data []byte) {
 	raw = make([]byte, 0, len(e.Envelope)+8)
 	raw = append(append(append(raw, "data: "...), e.Envelope...), "\n\n"...)
 	return raw, e.Envelope
+}
+
+// isRoleChunk reports whether ev is a chat stream's opening chunk: a delta with
+// a role and no content, tool call or finish. Only the events before the first
+// counted one are asked.
+func isRoleChunk(ev openai.Event) bool {
+	if len(ev.Name) > 0 || !strings.Contains(string(ev.Data), `"role"`) || openai.CheckJSON(ev.Data) != nil {
+		return false
+	}
+	c := gjson.GetBytes(ev.Data, "choices")
+	if !c.IsArray() || len(c.Array()) == 0 {
+		return false
+	}
+	for _, ch := range c.Array() {
+		d := ch.Get("delta")
+		if !d.Get("role").Exists() || d.Get("content").String() != "" || d.Get("tool_calls").Exists() && len(d.Get("tool_calls").Array()) > 0 ||
+			d.Get("reasoning_content").String() != "" || ch.Get("finish_reason").String() != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // isErrorEvent is the cheap test before engine.EventError parses anything.

@@ -262,3 +262,47 @@ func TestErrorEventsNested(t *testing.T) {
 		})
 	}
 }
+
+// TestRoleChunkRides: a chat stream's opening role chunk rides with the first
+// token, so that token goes out at once in the first item, not after the time
+// cap; a completions stream, with no role chunk, is as before.
+func TestRoleChunkRides(t *testing.T) {
+	const role = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n"
+	const tok = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" a\"},\"finish_reason\":null}]}\n\n"
+	pr, pw := io.Pipe()
+	first := make(chan string, 1)
+	var c collect
+	ended := make(chan Result, 1)
+	go func() {
+		ended <- Run(context.Background(), pr, Options{
+			Policy: batching.Policy{Max: 50, Min: 1, Growth: 3, MaxWait: time.Hour}, DoneExpected: true,
+			Flush: func(units []batching.Unit) error {
+				var b strings.Builder
+				for _, u := range units {
+					b.Write(u.Data)
+				}
+				select {
+				case first <- b.String():
+				default:
+				}
+				return c.flush(units)
+			},
+		})
+	}()
+	if _, err := io.WriteString(pw, role+tok); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-first:
+		if got != role+tok {
+			t.Errorf("first item %q; want the role chunk and the first token", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first token was held back (the time cap is an hour)")
+	}
+	_, _ = io.WriteString(pw, tok+done)
+	pw.Close()
+	if res := <-ended; res.End != Done {
+		t.Errorf("end %v (%v)", res.End, res.Err)
+	}
+}

@@ -226,7 +226,9 @@ func writeAPIDoc(d *apiDoc, w *testWorker) {
 	d.md("Streamed, the engine's SSE events are relayed whole and in order. They are flushed to the",
 		"client by the dynamic batch size: the first event at once, then groups of 3, 9, 27, 50 events",
 		"(`DEFAULT_MIN_BATCH_SIZE`, `DEFAULT_BATCH_SIZE_GROWTH_FACTOR`, `DEFAULT_BATCH_SIZE`), and no",
-		"event waits longer than `BATCH_MAX_WAIT_MS` (50 ms by default). The bytes are the same either way.")
+		"event waits longer than `BATCH_MAX_WAIT_MS` (50 ms by default). A chat stream's opening role",
+		"chunk does not count: it goes out with the first token, which is never held back. The bytes",
+		"are the same either way.")
 	d.example(w, http.StatusOK, docReq{Method: "POST", Path: "/openai/v1/chat/completions", Stream: true,
 		Body: `{"model":"demo-model","messages":[{"role":"user","content":"Why is the sky blue?"}],"max_tokens":4,"stream":true}`})
 	d.md("### Completions", "", "With `stream_options.include_usage`, the last event before `[DONE]` carries the usage.")

@@ -11,6 +11,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -255,21 +256,18 @@ func errorEvent(ev openai.Event, e *engine.Error) (raw, data []byte) {
 // a role and no content, tool call or finish. Only the events before the first
 // counted one are asked.
 func isRoleChunk(ev openai.Event) bool {
-	if len(ev.Name) > 0 || !strings.Contains(string(ev.Data), `"role"`) || openai.CheckJSON(ev.Data) != nil {
+	if len(ev.Name) > 0 || !bytes.Contains(ev.Data, []byte(`"role"`)) || openai.CheckJSON(ev.Data) != nil {
 		return false
 	}
-	c := gjson.GetBytes(ev.Data, "choices")
-	if !c.IsArray() || len(c.Array()) == 0 {
-		return false
-	}
-	for _, ch := range c.Array() {
+	role, n := true, 0
+	gjson.GetBytes(ev.Data, "choices").ForEach(func(_, ch gjson.Result) bool {
+		n++
 		d := ch.Get("delta")
-		if !d.Get("role").Exists() || d.Get("content").String() != "" || d.Get("tool_calls").Exists() && len(d.Get("tool_calls").Array()) > 0 ||
-			d.Get("reasoning_content").String() != "" || ch.Get("finish_reason").String() != "" {
-			return false
-		}
-	}
-	return true
+		role = d.Get("role").Exists() && d.Get("content").String() == "" && d.Get("reasoning_content").String() == "" &&
+			d.Get("tool_calls.#").Int() == 0 && ch.Get("finish_reason").String() == ""
+		return role
+	})
+	return role && n > 0
 }
 
 // isErrorEvent is the cheap test before engine.EventError parses anything.

@@ -81,7 +81,7 @@ func pathWorker(tb testing.TB) http.Handler {
 	tb.Cleanup(client.CloseIdle)
 	d := Deps{
 		Engine: client, Models: engine.NewModels(client, []string{"m"}),
-		Status: &fakeStatus{st: Status{State: StateReady}}, Log: zerolog.Nop(), Metrics: metrics.New(),
+		Status: &fakeStatus{st: Status{State: StateReady}}, Log: zerolog.New(io.Discard).Level(zerolog.InfoLevel).With().Timestamp().Logger(), Metrics: metrics.New(),
 		Batch:          batching.Policy{Max: 50, Min: 1, Growth: 3, MaxWait: 50 * time.Millisecond},
 		MaxConcurrency: 100, MaxQueue: 1000, StreamIdleTimeout: 10 * time.Minute,
 		RequestReadTimeout: 30 * time.Second, ClientWriteTimeout: 30 * time.Second,

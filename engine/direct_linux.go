@@ -75,9 +75,9 @@ func (d *directTransport) get(ctx context.Context) (cn *engineConn, reused bool,
 	for len(d.idle) > 0 {
 		cn = d.idle[len(d.idle)-1]
 		d.idle = d.idle[:len(d.idle)-1]
-		if idle := now.Sub(cn.lastUsed); idle < d.idleFor {
+		if now.Sub(cn.lastUsed) < d.idleFor {
 			d.mu.Unlock()
-			if idle < trustIdle || cn.alive() {
+			if cn.alive() {
 				return cn, true, nil
 			}
 			cn.c.Close()
@@ -93,13 +93,6 @@ func (d *directTransport) get(ctx context.Context) (cn *engineConn, reused bool,
 	}
 	return &engineConn{c: c, br: bufio.NewReaderSize(c, d.bufSize), bw: bufio.NewWriterSize(c, d.bufSize)}, false, nil
 }
-
-// trustIdle is how long a connection back from a request is reused without the
-// alive check: an engine closes a keep-alive connection after seconds of
-// silence (uvicorn: 5 s), not within this, and a restarted engine's
-// connections are dropped with CloseIdleConnections. Under load every
-// connection comes back within it, and the check's syscall is saved.
-const trustIdle = time.Second
 
 // alive reports whether an idle connection is still open: nothing to read means
 // yes; end of file (the engine closed it) or stray bytes mean no. It costs one

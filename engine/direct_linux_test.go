@@ -151,9 +151,7 @@ func TestDirectCancel(t *testing.T) {
 	}
 }
 
-// An idle connection the engine closed is noticed before use and replaced
-// (once it has been idle for trustIdle: one back from a request just now is
-// reused unchecked).
+// An idle connection the engine closed is noticed before use and replaced.
 func TestDirectSkipsConnectionClosedByEngine(t *testing.T) {
 	var mu sync.Mutex
 	var server []net.Conn
@@ -185,7 +183,6 @@ func TestDirectSkipsConnectionClosedByEngine(t *testing.T) {
 	mu.Unlock()
 	direct(c).mu.Lock()
 	cn := direct(c).idle[0]
-	cn.lastUsed = time.Now().Add(-trustIdle) // idle long enough to be checked
 	direct(c).mu.Unlock()
 	for deadline := time.Now().Add(2 * time.Second); cn.alive(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -94,7 +94,10 @@ func firstDiff(a, b string) string {
 			y = bl[i]
 		}
 		if x != y {
-			return "line " + strconv.Itoa(i+1) + ":\n  file:      " + x + "\n  generated: " + y
+			// The generated lines that follow too: a JSON answer longer than the
+			// file's spans several.
+			return "line " + strconv.Itoa(i+1) + ":\n  file:      " + x + "\n  generated: " +
+				strings.Join(bl[min(i, len(bl)):min(i+8, len(bl))], "\n             ")
 		}
 	}
 	return ""

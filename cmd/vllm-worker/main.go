@@ -32,12 +32,13 @@ func main() {
 // the cores with vLLM's API server, which is CPU-bound, while a few tens of MB
 // more are nothing next to the engine's. GOGC=400 collects a quarter as often
 // as Go's default (measured: about 6% less CPU per relayed request), and a
-// soft limit of 128 MiB makes the collector work harder only as the heap nears
-// it, so that 1,000 streams still fit the worker's memory budget. Go's own
+// soft limit of 64 MiB makes the collector work harder as the heap nears it,
+// so that a burst of garbage (huge refused bodies, 1,000 streams) costs no
+// more memory than with Go's default. Go's own
 // GOGC and GOMEMLIMIT variables, when set, win.
 const (
 	defaultGOGC     = 400
-	defaultMemLimit = 128 << 20
+	defaultMemLimit = 64 << 20
 )
 
 func tuneGC(getenv func(string) string) {

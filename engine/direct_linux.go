@@ -67,6 +67,29 @@ type engineConn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	lastUsed time.Time
+
+	// The alive check's parts, made once per connection so that the check
+	// costs its syscall and no allocation.
+	raw    syscall.RawConn // nil when c has no file descriptor
+	peek   func(fd uintptr) bool
+	peekOK bool
+	peekB  [1]byte
+}
+
+// newEngineConn wraps a fresh connection.
+func newEngineConn(c net.Conn, bufSize int) *engineConn {
+	cn := &engineConn{c: c, br: bufio.NewReaderSize(c, bufSize), bw: bufio.NewWriterSize(c, bufSize)}
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			cn.raw = raw
+			cn.peek = func(fd uintptr) bool {
+				n, _, err := syscall.Recvfrom(int(fd), cn.peekB[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+				cn.peekOK = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
+				return true // never wait
+			}
+		}
+	}
+	return cn
 }
 
 func (d *directTransport) get(ctx context.Context) (cn *engineConn, reused bool, err error) {
@@ -91,7 +114,7 @@ func (d *directTransport) get(ctx context.Context) (cn *engineConn, reused bool,
 	if err != nil {
 		return nil, false, err
 	}
-	return &engineConn{c: c, br: bufio.NewReaderSize(c, d.bufSize), bw: bufio.NewWriterSize(c, d.bufSize)}, false, nil
+	return newEngineConn(c, d.bufSize), false, nil
 }
 
 // alive reports whether an idle connection is still open: nothing to read means
@@ -102,22 +125,11 @@ func (cn *engineConn) alive() bool {
 	if cn.br.Buffered() > 0 {
 		return false
 	}
-	sc, ok := cn.c.(syscall.Conn)
-	if !ok {
+	if cn.raw == nil {
 		return true
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	alive := false
-	var b [1]byte
-	err = raw.Read(func(fd uintptr) bool {
-		n, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		alive = n < 0 && (rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK)
-		return true // never wait
-	})
-	return err == nil && alive
+	cn.peekOK = false
+	return cn.raw.Read(cn.peek) == nil && cn.peekOK
 }
 
 func (d *directTransport) put(cn *engineConn) {

@@ -100,7 +100,7 @@ func (c *Config) seedFlags() []string {
 
 // genericFlags maps every other `vllm serve` flag of the table's version set as its
 // UPPER_SNAKE name, sorted by flag name. Bad values are problems; removed, later and
-// worker-owned flags and worker-vllm's old names are warnings.
+// worker-owned flags, worker-vllm's old names and look-alikes of known names are warnings.
 func (k *checker) genericFlags() []string {
 	table := vllmFlags()
 	var flags []vllmFlag
@@ -117,6 +117,10 @@ func (k *checker) genericFlags() []string {
 			k.warn("%s is ignored: the worker reaches the engine over plain HTTP on a loopback port", name)
 		case legacyVar:
 			k.warn("%s is ignored: worker-vllm read it, but it is no flag of vLLM %s; %s", name, table.version, legacyHint(name))
+		case unknownVar:
+			if l, ok := nearestLookalike(name, table.known); ok {
+				k.warn("%s", lookalikeWarning(name, table.version, l))
+			}
 		}
 	}
 	slices.SortFunc(flags, func(x, y vllmFlag) int { return strings.Compare(x.flag, y.flag) })

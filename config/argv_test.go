@@ -265,6 +265,12 @@ func TestEngineArgv(t *testing.T) {
 			warn: "ENABLE_TRACE_REPLAY is ignored: --enable-trace-replay is newer than vLLM v0.28.0, whose flags the worker knows; if your vLLM has it, pass it in VLLM_EXTRA_ARGS",
 		},
 		{
+			name: "a misspelt variable names the nearest and VLLM_EXTRA_ARGS",
+			env:  []string{"MODEL_NAME=m", "MAX_MODEL_LENGHT=4096"},
+			want: vllm("m", withDefaults()...),
+			warn: "MAX_MODEL_LENGHT is ignored: it is neither a variable of the worker nor a flag of vLLM v0.28.0; did you mean MAX_MODEL_LENGTH (--max-model-len)? VLLM_EXTRA_ARGS passes a flag the worker does not know",
+		},
+		{
 			name: "flags the worker sets itself are never emitted twice",
 			env: []string{"MODEL_NAME=m", "MODEL=x", "HOST=h", "PORT=1", "SERVED_MODEL_NAME=s",
 				"GPU_MEMORY_UTILIZATION=0.5", "DISABLE_LOG_STATS=1", "CONFIG=/c.yaml", "API_KEY=k"},

@@ -51,7 +51,8 @@ type flagTable struct {
 	rows    []vllmFlag          // in file order: sorted by flag
 	byEnv   map[string]vllmFlag // by UPPER_SNAKE name
 
-	own map[string]envClass // the worker's variables (ownVariables)
+	own   map[string]envClass // the worker's variables (ownVariables)
+	known []lookalike         // what an unknown variable may be mistaken for (lookalikes)
 }
 
 // vllmFlags is the embedded table, parsed on first use and never changed after. It is data of
@@ -62,6 +63,7 @@ var vllmFlags = sync.OnceValue(func() *flagTable {
 		panic("config: vllmflags.tsv: " + err.Error())
 	}
 	t.own = ownVariables()
+	t.known = t.lookalikes()
 	return t
 })
 
@@ -156,7 +158,7 @@ func envName(flag string) string {
 type envClass int
 
 const (
-	unknownVar     envClass = iota // neither the worker's nor in the table: ignored
+	unknownVar     envClass = iota // neither the worker's nor in the table: checked for a near miss
 	workerVar                      // the worker's own variable or a reserved name: never a flag
 	seedVar                        // mapped to its flag by seedFlags, in a fixed order
 	flagVar                        // a flag of the table's version: mapped by genericFlags

@@ -103,79 +103,102 @@ func (c *Config) seedFlags() []string {
 	return a
 }
 
-// genericFlags maps every other `vllm serve` flag set as its UPPER_SNAKE name, sorted by flag
-// name. Bad booleans are problems; removed and worker-owned flags are warnings.
+// genericFlags maps every other `vllm serve` flag of the table's version set as its
+// UPPER_SNAKE name, sorted by flag name. Bad values are problems; removed, later and
+// worker-owned flags, worker-vllm's old names and look-alikes of known names are warnings.
 func (k *checker) genericFlags() []string {
-	type flag struct{ name, env string }
-	var flags []flag
+	table := vllmFlags()
+	var flags []vllmFlag
 	for _, name := range slices.Sorted(maps.Keys(k.env)) { // sorted: warnings in a stable order
-		switch vllmFlag(name) {
-		case valueFlag, pairedBool:
-			flags = append(flags, flag{flagName(name), name})
+		class, r := table.classify(name)
+		switch class {
+		case flagVar:
+			flags = append(flags, r)
 			switch name {
 			case "ALLOWED_ORIGINS", "ALLOWED_METHODS", "ALLOWED_HEADERS", "ALLOW_CREDENTIALS":
 				// Passed all the same, as before; but it is not what its setter wants.
 				k.warn("%s sets CORS for vLLM's own server, which only the worker reaches, so browsers never see it; CORS_ALLOWED_ORIGINS sets the worker's", name)
 			}
-		case removedFlag:
-			msg := name + " is ignored: vLLM removed " + flagName(name)
-			if hint := removedHint(name); hint != "" {
-				msg += "; " + hint
-			}
-			k.warn("%s", msg)
-		case workerOwned:
+		case removedVar:
+			k.warn("%s", removedWarning(name, r))
+		case laterVar:
+			k.warn("%s is ignored: %s is newer than vLLM %s, whose flags the worker knows; if your vLLM has it, pass it in VLLM_EXTRA_ARGS", name, r.flag, table.version)
+		case workerOwnedVar:
 			msg := name + " is ignored: the worker reaches the engine over plain HTTP on a loopback port"
 			if strings.HasPrefix(name, "SSL_") {
 				msg += "; for HTTPS to clients set TLS_CERT_FILE and TLS_KEY_FILE"
 			}
 			k.warn("%s", msg)
+		case legacyVar:
+			k.warn("%s is ignored: worker-vllm read it, but it is no flag of vLLM %s; %s", name, table.version, legacyHint(name))
+		case unknownVar:
+			if l, ok := nearestLookalike(name, table.known); ok {
+				k.warn("%s", lookalikeWarning(name, table.version, l))
+			}
 		}
 	}
-	slices.SortFunc(flags, func(x, y flag) int { return strings.Compare(x.name, y.name) })
+	slices.SortFunc(flags, func(x, y vllmFlag) int { return strings.Compare(x.flag, y.flag) })
 
 	var a []string
 	for _, f := range flags {
-		v := k.env[f.env]
-		switch {
-		case vllmFlag(f.env) == pairedBool:
-			if k.boolean(f.env, v) {
-				a = append(a, f.name)
+		name := envName(f.flag)
+		v := k.env[name]
+		switch f.kind {
+		case pairedBool:
+			if k.boolean(name, v) {
+				a = append(a, f.flag)
 			} else {
-				a = append(a, "--no-"+f.name[2:])
+				a = append(a, "--no-"+f.flag[2:])
 			}
-		case f.env == "MAX_NUM_BATCHED_TOKENS" && strings.TrimSpace(v) == "0":
-			// The seed era's 0 meant "let the engine decide"; vLLM would reject it.
-		case f.env == "LORA_MODULES":
-			a = append(append(a, f.name), loraModules(v)...)
-		default:
-			a = append(a, f.name, v) // verbatim, JSON included
+		case storeTrue:
+			if k.boolean(name, v) {
+				a = append(a, f.flag) // there is no --no- form: false passes nothing
+			}
+		case nargsFlag:
+			values, err := nargsValues(v)
+			if err != nil {
+				k.bad(name, v, err.Error())
+			}
+			a = append(append(a, f.flag), values...)
+		case valueFlag:
+			if name == "MAX_NUM_BATCHED_TOKENS" && strings.TrimSpace(v) == "0" {
+				// The seed era's 0 meant "let the engine decide"; vLLM would reject it.
+				continue
+			}
+			a = append(a, f.flag, v) // verbatim, JSON included
 		}
 	}
 	return a
 }
 
-// loraModules splits LORA_MODULES into --lora-modules' arguments (nargs="+", each `name=path`
-// or one JSON object). A JSON list, as worker-vllm accepted, becomes one argument per object,
-// each object's text kept verbatim; `a=p1 b=p2` becomes two; anything else passes as is.
-func loraModules(v string) []string {
+// nargsValues splits the value of a flag that takes several (nargs="+") into its arguments:
+//   - a JSON list of at least one item gives one argument per item: a string item its text, any
+//     other item (an object, a number) its JSON verbatim. LORA_MODULES='[{"name":...}, ...]', as
+//     worker-vllm accepted, is one argument per adapter.
+//   - a JSON object is one argument, verbatim (one LoRA adapter).
+//   - anything else is split as a shell splits words, as VLLM_EXTRA_ARGS is: blanks separate,
+//     quotes keep blanks (CUDAGRAPH_CAPTURE_SIZES="1 2 4 8", LORA_MODULES="a=/p/a b=/p/b").
+func nargsValues(v string) ([]string, error) {
 	t := strings.TrimSpace(v)
+	if strings.HasPrefix(t, "{") {
+		return []string{t}, nil
+	}
 	if strings.HasPrefix(t, "[") {
 		var items []json.RawMessage
 		if json.Unmarshal([]byte(t), &items) == nil && len(items) > 0 {
 			out := make([]string, len(items))
 			for i, it := range items {
-				out[i] = string(it)
+				var s string
+				if json.Unmarshal(it, &s) == nil {
+					out[i] = s
+				} else {
+					out[i] = string(it)
+				}
 			}
-			return out
-		}
-		return []string{v}
-	}
-	if !strings.HasPrefix(t, "{") {
-		if f := strings.Fields(t); len(f) > 1 {
-			return f
+			return out, nil
 		}
 	}
-	return []string{v}
+	return shellSplit(v)
 }
 
 // EngineEnv is the engine child's environment: base (the worker's own environment) plus

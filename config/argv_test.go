@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -77,17 +78,17 @@ func TestEngineArgv(t *testing.T) {
 			name: "removed flag warns and emits nothing",
 			env:  []string{"MODEL_NAME=m", "SWAP_SPACE=4"},
 			want: vllm("m", withDefaults()...),
-			warn: "SWAP_SPACE is ignored: vLLM removed --swap-space",
+			warn: "SWAP_SPACE is ignored: vLLM removed --swap-space after v0.17.1",
 		},
 		{
 			name: "removed flag with a hint",
 			env:  []string{"MODEL_NAME=m", "ROPE_SCALING={}", "TASK=generate"},
 			want: vllm("m", withDefaults()...),
-			warn: "use HF_OVERRIDES",
+			warn: "ROPE_SCALING is ignored: vLLM removed --rope-scaling after v0.11.0; use HF_OVERRIDES\nTASK is ignored: vLLM removed --task after v0.12.0; use RUNNER or CONVERT",
 		},
 		{
 			name: "flags the worker owns warn and emit nothing",
-			env:  []string{"MODEL_NAME=m", "UDS=/tmp/vllm.sock", "SSL_KEYFILE=/k"},
+			env:  []string{"MODEL_NAME=m", "UDS=/tmp/vllm.sock", "SSL_KEYFILE=/k", "SSL_CIPHERS=x"},
 			want: vllm("m", withDefaults()...),
 			warn: "UDS is ignored",
 		},
@@ -214,6 +215,81 @@ func TestEngineArgv(t *testing.T) {
 			warn: "VLLM_EXTRA_ARGS holds HF_TOKEN's value",
 		},
 		{
+			name: "flags of the table beyond worker-vllm's list",
+			env: []string{"MODEL_NAME=m", "HEADLESS=1", "AGGREGATE_ENGINE_LOGGING=1",
+				"FAIL_ON_ENVIRON_VALIDATION=1", "GDN_PREFILL_BACKEND=triton"},
+			want: vllm("m", withDefaults("--aggregate-engine-logging", "--fail-on-environ-validation",
+				"--gdn-prefill-backend", "triton", "--headless")...),
+		},
+		{
+			name: "an explicit false: --no-flag for a pair, nothing for a store_true flag",
+			env:  []string{"MODEL_NAME=m", "HEADLESS=0", "AGGREGATE_ENGINE_LOGGING=off", "FAIL_ON_ENVIRON_VALIDATION=0"},
+			want: vllm("m", withDefaults("--no-fail-on-environ-validation")...),
+		},
+		{
+			name: "nargs: shell words",
+			env:  []string{"MODEL_NAME=m", "CUDAGRAPH_CAPTURE_SIZES=1 2  4", `IGNORE_PATTERNS='original/**/*' "*.pt"`},
+			want: vllm("m", withDefaults("--cudagraph-capture-sizes", "1", "2", "4", "--ignore-patterns", "original/**/*", "*.pt")...),
+		},
+		{
+			name: "nargs: a JSON list is one argument per item",
+			env:  []string{"MODEL_NAME=m", "CUDAGRAPH_CAPTURE_SIZES=[1, 2, 4]", `ALLOWED_MEDIA_DOMAINS=["a.com", "b b.org"]`},
+			want: vllm("m", withDefaults("--allowed-media-domains", "a.com", "b b.org", "--cudagraph-capture-sizes", "1", "2", "4")...),
+		},
+		{
+			name: "nargs: a glob that is not a JSON list is a word",
+			env:  []string{"MODEL_NAME=m", "IGNORE_PATTERNS=[ab]*.bin"},
+			want: vllm("m", withDefaults("--ignore-patterns", "[ab]*.bin")...),
+		},
+		{
+			name: "a value with choices passes verbatim; vLLM checks it",
+			env:  []string{"MODEL_NAME=m", "KV_CACHE_DTYPE=fp8", "MAX_MODEL_LEN=auto", "ALLOWED_ORIGINS=[\"*\"]"},
+			want: vllm("m", append([]string{"--max-model-len", "auto"}, withDefaults("--allowed-origins", `["*"]`, "--kv-cache-dtype", "fp8")...)...),
+			warn: "ALLOWED_ORIGINS sets CORS for vLLM's own server",
+		},
+		{
+			name: "a flag vLLM removed after worker-vllm listed it",
+			env:  []string{"MODEL_NAME=m", "CALCULATE_KV_SCALES=1"},
+			want: vllm("m", withDefaults()...),
+			warn: "CALCULATE_KV_SCALES is ignored: vLLM removed --calculate-kv-scales after v0.27.1",
+		},
+		{
+			name: "a removed flag names the flags vLLM gave instead",
+			env:  []string{"MODEL_NAME=m", "NUM_SPECULATIVE_TOKENS=4"},
+			want: vllm("m", withDefaults()...),
+			warn: "vLLM removed --num-speculative-tokens after v0.8.2; use SPECULATIVE_CONFIG or SPEC_TOKENS",
+		},
+		{
+			name: "a removed flag worker-vllm folded into another setting",
+			env:  []string{"MODEL_NAME=m", "NGRAM_PROMPT_LOOKUP_MAX=4"},
+			want: vllm("m", withDefaults()...),
+			warn: "NGRAM_PROMPT_LOOKUP_MAX is ignored: vLLM removed --ngram-prompt-lookup-max after v0.8.2; use SPECULATIVE_CONFIG (JSON)",
+		},
+		{
+			name: "worker-vllm's own names",
+			env:  []string{"MODEL_NAME=m", "VLLM_CONFIG_FILE=/c.yaml"},
+			want: vllm("m", withDefaults()...),
+			warn: `VLLM_CONFIG_FILE is ignored: worker-vllm read it, but it is no flag of vLLM v0.28.0; use VLLM_EXTRA_ARGS="--config <file>"`,
+		},
+		{
+			name: "a flag newer than the table's version",
+			env:  []string{"MODEL_NAME=m", "ENABLE_TRACE_REPLAY=1"},
+			want: vllm("m", withDefaults()...),
+			warn: "ENABLE_TRACE_REPLAY is ignored: --enable-trace-replay is newer than vLLM v0.28.0, whose flags the worker knows; if your vLLM has it, pass it in VLLM_EXTRA_ARGS",
+		},
+		{
+			name: "a misspelt variable names the nearest and VLLM_EXTRA_ARGS",
+			env:  []string{"MODEL_NAME=m", "MAX_MODEL_LENGHT=4096"},
+			want: vllm("m", withDefaults()...),
+			warn: "MAX_MODEL_LENGHT is ignored: it is neither a variable of the worker nor a flag of vLLM v0.28.0; did you mean MAX_MODEL_LENGTH (--max-model-len)? VLLM_EXTRA_ARGS passes a flag the worker does not know",
+		},
+		{
+			name: "flags the worker sets itself are never emitted twice",
+			env: []string{"MODEL_NAME=m", "MODEL=x", "HOST=h", "PORT=1", "SERVED_MODEL_NAME=s",
+				"GPU_MEMORY_UTILIZATION=0.5", "DISABLE_LOG_STATS=1", "CONFIG=/c.yaml", "API_KEY=k"},
+			want: vllm("m", "--served-model-name", "s", "--gpu-memory-utilization", "0.5", "--disable-log-stats"),
+		},
+		{
 			name: "nameless and malformed environ entries are ignored",
 			env:  []string{"MODEL_NAME=m", "=x", "NOEQUALS", "=::=::\\"},
 			want: vllm("m", withDefaults()...),
@@ -312,5 +388,61 @@ func TestServedModelNames(t *testing.T) {
 		if got := mustLoad(t, tt.env...).ServedModelNames(); !cmp.Equal(got, tt.want) {
 			t.Errorf("ServedModelNames() with %q = %q; want %q", tt.env, got, tt.want)
 		}
+	}
+}
+
+// TestEveryFlagMaps sets each flag of the table's version, alone, as its UPPER_SNAKE name:
+// each one reaches the engine's argv once, in its kind's form, without a warning, except the
+// few that are the worker's own and the flags it owns.
+func TestEveryFlagMaps(t *testing.T) {
+	table := vllmFlags()
+	base := len(mustLoad(t, "MODEL_NAME=m").EngineArgv(8123, "w"))
+	var notMapped []string
+	for _, r := range table.rows {
+		if r.status != flagCurrent {
+			continue
+		}
+		name := envName(r.flag)
+		if c, _ := table.classify(name); c != flagVar {
+			notMapped = append(notMapped, name)
+			continue
+		}
+		type setting struct {
+			value string
+			want  []string
+		}
+		var settings []setting
+		switch r.kind {
+		case valueFlag:
+			settings = []setting{{"8", []string{r.flag, "8"}}, {`{"a": 1}`, []string{r.flag, `{"a": 1}`}}}
+		case pairedBool:
+			settings = []setting{{"1", []string{r.flag}}, {"false", []string{"--no-" + r.flag[2:]}}}
+		case storeTrue:
+			settings = []setting{{"yes", []string{r.flag}}, {"0", nil}}
+		case nargsFlag:
+			settings = []setting{{"a 'b c'", []string{r.flag, "a", "b c"}}, {`["x"]`, []string{r.flag, "x"}}}
+		}
+		for _, s := range settings {
+			c := mustLoad(t, "MODEL_NAME=m", name+"="+s.value)
+			argv := c.EngineArgv(8123, "w")
+			if got := argv[base:]; !slices.Equal(got, s.want) {
+				t.Errorf("%s=%s: argv ends %q; want %q", name, s.value, got, s.want)
+			}
+			if len(c.Warnings) > 0 && !strings.HasPrefix(name, "ALLOW") { // vLLM's CORS flags warn that browsers never see them
+				t.Errorf("%s=%s: warnings %q", name, s.value, c.Warnings)
+			}
+		}
+	}
+	// The worker's own (HOST, PORT, API_KEY, MODEL, CONFIG, HF_TOKEN), the seed names mapped by
+	// seedFlags, and the flags the worker owns.
+	want := []string{"API_KEY", "CHAT_TEMPLATE", "CONFIG", "DISABLE_LOG_STATS", "DISTRIBUTED_EXECUTOR_BACKEND",
+		"ENABLE_LOG_REQUESTS", "ENABLE_SSL_REFRESH", "GPU_MEMORY_UTILIZATION", "HF_TOKEN", "HOST", "LOAD_FORMAT",
+		"MAX_MODEL_LEN", "MAX_PARALLEL_LOADING_WORKERS", "MODEL", "PIPELINE_PARALLEL_SIZE", "PORT", "QUANTIZATION",
+		"RESPONSE_ROLE", "REVISION", "SERVED_MODEL_NAME", "SHUTDOWN_TIMEOUT", "SSL_CA_CERTS", "SSL_CERTFILE",
+		"SSL_CERT_REQS", "SSL_CIPHERS", "SSL_KEYFILE", "TENSOR_PARALLEL_SIZE", "TOKENIZER", "TOKENIZER_REVISION",
+		"TRUST_REMOTE_CODE", "UDS"}
+	slices.Sort(notMapped)
+	if diff := cmp.Diff(want, notMapped); diff != "" {
+		t.Errorf("current flags not mapped generically (-want +got):\n%s", diff)
 	}
 }

@@ -41,8 +41,9 @@ type Config struct {
 	RunPod    RunPod
 	Sim       Sim
 
-	// Warnings are non-fatal findings (removed vLLM flags, alias conflicts, ...), one line each,
-	// for the caller to log at start.
+	// Warnings are non-fatal findings (removed vLLM flags, alias conflicts, variables whose
+	// names look like a flag or setting but are none, ...), one line each, for the caller to
+	// log at start.
 	Warnings []string
 
 	// genericFlags are the vLLM flags from the generic UPPER_SNAKE mapping, already in argv

@@ -18,6 +18,12 @@ func FuzzLoad(f *testing.F) {
 		{"DEFAULT_BATCH_SIZE_GROWTH_FACTOR", "1e309", "--a 'b' \"c\""},
 		{"ENGINE_URL", "http://[::1]:80/", ""},
 		{"SEED", "0", "\x00\n"},
+		{"HEADLESS", "on", ""},
+		{"CUDAGRAPH_CAPTURE_SIZES", "[1, 2", ""},
+		{"IGNORE_PATTERNS", `["a", {"b": 1}]`, ""},
+		{"LORA_MODULES", "a=/p 'b", ""},
+		{"MAX_MODEL_LENGHT", "1", ""},
+		{"ENABLE_TRACE_REPLAY", "1", ""},
 	} {
 		f.Add(seed[0], seed[1], seed[2])
 	}

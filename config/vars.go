@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -114,7 +115,7 @@ func Variables() []Variable {
 		{Name: "DISABLE_LOG_STATS", Group: GroupServer, VLLMFlag: "--disable-log-stats", Default: "1",
 			Description: "`1` stops vLLM's periodic throughput log line; `0` passes nothing."},
 		{Name: "DISABLE_LOG_REQUESTS", Group: GroupServer, VLLMFlag: "--enable-log-requests", Default: "1",
-			Description: "vLLM's request logging. vLLM removed `--disable-log-requests` (0.12) and logs no requests by default, so `1` passes nothing and `0` passes `--enable-log-requests`. Wins over `ENABLE_LOG_REQUESTS` when both are set."},
+			Description: "vLLM's request logging. vLLM removed `--disable-log-requests` after 0.16 and logs no requests by default, so `1` passes nothing and `0` passes `--enable-log-requests`. Wins over `ENABLE_LOG_REQUESTS` when both are set."},
 		{Name: "ENABLE_LOG_REQUESTS", Group: GroupServer, VLLMFlag: "--enable-log-requests",
 			Description: "vLLM's current name for request logging, used when `DISABLE_LOG_REQUESTS` is not set: `1` gives `--enable-log-requests`, `0` gives `--no-enable-log-requests`."},
 
@@ -242,7 +243,7 @@ func ConfigurationMarkdown() string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", variableCell(v), orDash(v.Default), flagCell(v), cell(v.Description))
 		}
 	}
-	b.WriteString(configOutro)
+	b.WriteString(configOutro(vllmFlags()))
 	return b.String()
 }
 
@@ -317,26 +318,66 @@ Rules for every variable:
 - "not set" means nothing is passed and vLLM's own default applies.
 `
 
-const configOutro = `
+// configOutro is the end of docs/configuration.md: how every other vLLM flag is read, from the
+// flag table t.
+func configOutro(t *flagTable) string {
+	current := 0
+	for _, r := range t.rows {
+		if r.status == flagCurrent {
+			current++
+		}
+	}
+	typo, _ := nearestLookalike("MAX_MODEL_LENGHT", t.known)
+	return `
 ## Any other vLLM flag
 
-Every other ` + "`vllm serve`" + ` flag can be set as its UPPER_SNAKE name: the flag without its dashes,
-` + "`-`" + ` turned into ` + "`_`" + `, upper-cased. ` + "`MAX_NUM_SEQS=128`" + ` gives ` + "`--max-num-seqs 128`" + `,
+The worker knows every flag of ` + "`vllm serve`" + ` of vLLM ` + t.version + `, the version of the
+` + "`vllm/vllm-openai:" + t.version + "`" + ` image the [Dockerfile](../Dockerfile) builds on: the ` + strconv.Itoa(current) + ` flags listed in
+[` + "`config/vllmflags.tsv`" + `](../config/vllmflags.tsv), read from vLLM's own argument definitions
+(` + "`make_arg_parser`" + ` and ` + "`EngineArgs.add_cli_args`" + `). The ` + t.version + ` tag itself could not be
+read when the table was made: it was read at vLLM commit ` + "`" + t.commit[:9] + "`" + `, taken to be where
+the ` + t.version + ` release branch started, so a flag added to that branch later is missing. The table
+also lists the flags of earlier releases (back to v0.8.0) that ` + t.version + ` no longer has, and the
+few added to vLLM since. A test fails when the Dockerfile's vLLM and the table's disagree; the
+table's header says how to make it again for another version.
+
+Each flag of the table can be set as its UPPER_SNAKE name: the flag without its dashes, ` + "`-`" + `
+turned into ` + "`_`" + `, upper-cased. ` + "`MAX_NUM_SEQS=128`" + ` gives ` + "`--max-num-seqs 128`" + `,
 ` + "`KV_CACHE_DTYPE=fp8`" + ` gives ` + "`--kv-cache-dtype fp8`" + `. Values are passed verbatim, JSON included
-(` + "`SPECULATIVE_CONFIG='{\"method\":\"ngram\",\"num_speculative_tokens\":4}'`" + `).
+(` + "`SPECULATIVE_CONFIG='{\"method\":\"ngram\",\"num_speculative_tokens\":4}'`" + `); vLLM checks them.
 
 - Boolean flags are ` + "`--flag`/`--no-flag`" + ` pairs: ` + "`ENFORCE_EAGER=1`" + ` gives ` + "`--enforce-eager`" + `,
-  ` + "`ENABLE_PREFIX_CACHING=0`" + ` gives ` + "`--no-enable-prefix-caching`" + `, never ` + "`--flag false`" + `.
+  ` + "`FAIL_ON_ENVIRON_VALIDATION=0`" + ` gives ` + "`--no-fail-on-environ-validation`" + `, never ` + "`--flag false`" + `.
+- A few flags can only be switched on (` + "`HEADLESS`, `GRPC`, `AGGREGATE_ENGINE_LOGGING`" + `,
+  ` + "`DATA_PARALLEL_MULTI_PORT_EXTERNAL_LB`" + `): ` + "`1`" + ` gives the flag, ` + "`0`" + ` gives nothing.
+- Flags that take several values (` + "`CUDAGRAPH_CAPTURE_SIZES`, `IGNORE_PATTERNS`, `LORA_MODULES`" + `,
+  ` + "`ALLOWED_MEDIA_DOMAINS`" + `, ...): a JSON list gives one argument per item (` + "`[1, 2, 4]`" + `; a string item
+  its text, any other item its JSON), a JSON object is one argument, and anything else is split
+  into words as a shell splits them (` + "`1 2 4`" + `, ` + "`'original/**/*' '*.pt'`" + `).
 - ` + "`MAX_NUM_BATCHED_TOKENS=0`" + ` means unset, as it did in worker-vllm; other zeros (` + "`SEED=0`" + `) are passed.
-- Flags vLLM removed (` + "`SWAP_SPACE`, `ROPE_SCALING`, `ROPE_THETA`, `TASK`, `GUIDED_DECODING_BACKEND`" + `,
-  the ` + "`SPECULATIVE_MODEL`" + ` family, ...) log a warning, with the replacement where there is one, and
-  pass nothing. So do ` + "`UDS`" + ` and the ` + "`SSL_*`" + ` flags: the worker talks plain HTTP to the engine on loopback
+- A flag vLLM removed (` + "`SWAP_SPACE`, `ROPE_SCALING`, `TASK`, `GUIDED_DECODING_BACKEND`, `CALCULATE_KV_SCALES`" + `, ...)
+  logs a warning naming the last release that had it and what vLLM said to use instead, and
+  passes nothing; so does a flag newer than ` + t.version + ` (` + "`ENABLE_TRACE_REPLAY`" + `, ...), and a setting of
+  worker-vllm's own that vLLM never had as a flag (` + "`SPECULATIVE_METHOD`, `VLLM_CONFIG_FILE`" + `, ...).
+  So do ` + "`UDS`" + ` and the ` + "`SSL_*`" + ` flags: the worker talks plain HTTP to the engine on loopback
   (HTTPS to clients is the worker's own: ` + "`TLS_CERT_FILE`, `TLS_KEY_FILE`" + `).
 - vLLM's CORS flags (` + "`ALLOWED_ORIGINS`, `ALLOWED_METHODS`, `ALLOWED_HEADERS`, `ALLOW_CREDENTIALS`" + `) are
   passed, with a warning: only the worker reaches vLLM's server, so browsers never see them. The
   worker's CORS is ` + "`CORS_ALLOWED_ORIGINS`" + `.
-- Only names vLLM knows are mapped: the worker's own variables (` + "`HOST`, `PORT`, `API_KEY`, ..." + `),
-  ` + "`MODEL`" + `, ` + "`HF_TOKEN`" + ` and unknown names are never turned into flags.
+- The worker's own variables (` + "`HOST`, `PORT`, `API_KEY`" + `, ...), ` + "`MODEL`, `CONFIG`, `HELP`" + ` and ` + "`HF_TOKEN`" + `
+  are never turned into flags; the seed variables above are mapped once, in their fixed order.
+- Any other variable passes nothing. When its name looks like a known one, the worker says so at
+  start (in its log and in ` + "`vllm-worker config`" + `), naming the nearest: a name with the same words in
+  another order, or one edit away from a known name of 8 to 12 characters, two from a longer one
+  (an edit is a letter added, dropped or changed, or two neighbours swapped). The known names are
+  the flags of the table (current, removed and newer), the worker's variables, and ` + "`NO_<flag>`" + ` for a
+  boolean pair (whose false is ` + "`<flag>=0`" + `). Variables of other software never count: ` + "`VLLM_*`" + `
+  (vLLM's own, passed through), ` + "`CUDA_*`, `NVIDIA_*`, `NV_*`, `NCCL_*`, `HF_*`, `PYTHON*`, `TORCH*`, `LD_*`" + `,
+  ` + "`KUBERNETES_*`, `RUNPOD_*`" + `, Kubernetes service links and the like.
+  ` + "`MAX_MODEL_LENGHT=4096`" + ` gives:
+  ` + "`" + lookalikeWarning("MAX_MODEL_LENGHT", t.version, typo) + "`" + `.
+- A flag the table does not know (one of a newer vLLM in an image of your own, or of a platform
+  plugin) goes in ` + "`VLLM_EXTRA_ARGS`" + `, which passes it as it is.
 
 The engine's command line is, in this order: ` + "`python3 -m vllm.entrypoints.openai.api_server --host 127.0.0.1 --port <free port> --model $MODEL_NAME`" + `,
 the flags of the variables above in a fixed order, the generic flags sorted by name, then
@@ -346,3 +387,4 @@ The engine inherits the worker's whole environment, so vLLM's own variables (` +
 ` + "`CUDA_VISIBLE_DEVICES`, `HF_HUB_OFFLINE`, `HF_TOKEN`" + `, ...) reach it unchanged; ` + "`HF_HOME`" + ` is added
 as ` + "`$BASE_PATH/huggingface-cache`" + ` when it is not set.
 `
+}

@@ -51,6 +51,7 @@ func envTags(t *testing.T) map[string]envTag {
 // documented variable is read (by a field, or by the generic vLLM flag mapping).
 func TestVariablesMatchEnv(t *testing.T) {
 	tags := envTags(t)
+	table := vllmFlags()
 	documented := map[string]bool{}
 	groups := variableGroups()
 	for _, v := range Variables() {
@@ -70,8 +71,8 @@ func TestVariablesMatchEnv(t *testing.T) {
 			if _, ok := tags[v.Name]; ok {
 				t.Errorf("%s is marked Generic but is a field of the raw environment", v.Name)
 			}
-			if k := vllmFlag(v.Name); k != valueFlag && k != pairedBool {
-				t.Errorf("%s is marked Generic but the generic mapping does not pass it (kind %d)", v.Name, k)
+			if c, _ := table.classify(v.Name); c != flagVar {
+				t.Errorf("%s is marked Generic but the generic mapping does not pass it (class %d)", v.Name, c)
 			}
 			if v.VLLMFlag != flagName(v.Name) {
 				t.Errorf("%s: VLLMFlag %q; want %q", v.Name, v.VLLMFlag, flagName(v.Name))
@@ -92,11 +93,13 @@ func TestVariablesMatchEnv(t *testing.T) {
 			}
 		}
 		// A variable that becomes a flag is mapped by seedFlags; any other is never a flag.
-		switch k := vllmFlag(v.Name); {
-		case v.VLLMFlag != "" && k != seedFlag:
-			t.Errorf("%s is documented as %s but is not one of the explicitly mapped variables (kind %d)", v.Name, v.VLLMFlag, k)
-		case v.VLLMFlag == "" && k != notFlag:
-			t.Errorf("%s is documented as the worker's own but the flag mapping sees it (kind %d)", v.Name, k)
+		for _, name := range append([]string{v.Name}, v.Aliases...) {
+			switch c, _ := table.classify(name); {
+			case v.VLLMFlag != "" && c != seedVar:
+				t.Errorf("%s is documented as %s but is not one of the explicitly mapped variables (class %d)", name, v.VLLMFlag, c)
+			case v.VLLMFlag == "" && c != workerVar:
+				t.Errorf("%s is documented as the worker's own but the flag mapping sees it (class %d)", name, c)
+			}
 		}
 	}
 	for name := range tags {

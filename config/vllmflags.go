@@ -1,130 +1,258 @@
 package config
 
-import "strings"
+import (
+	_ "embed"
+	"fmt"
+	"strings"
+	"sync"
+)
 
-// flagKind says how an environment variable relates to `vllm serve` flags.
+// vllmFlagsTSV is the table of every `vllm serve` flag of the vLLM version the Dockerfile pins,
+// with the flags of earlier releases that version no longer has and those added after it.
+// Its header says which version and commit it was read from, how, and how to make it again
+// for another version; vllmflags_test.go checks that it parses, is sorted, and names the
+// version of the Dockerfile's vllm/vllm-openai images.
+//
+//go:embed vllmflags.tsv
+var vllmFlagsTSV string
+
+// flagKind is how a `vllm serve` flag takes its value.
 type flagKind int
 
 const (
-	// notFlag: the variable is not a vLLM flag (the worker's own, or unknown); never mapped.
-	notFlag flagKind = iota
-	// seedFlag: a seed (worker-vllm README) name or one of its aliases; mapped by seedFlags in a
-	// fixed order, so the generic scan skips it.
-	seedFlag
-	// valueFlag: `--name value`, the value passed verbatim.
-	valueFlag
-	// pairedBool: `--name` for true, `--no-name` for an explicit false.
-	pairedBool
-	// removedFlag: vLLM removed the flag; setting it is a warning and nothing is emitted.
-	removedFlag
-	// workerOwned: a vLLM flag that would break how the worker reaches the engine (plain HTTP
-	// on a loopback TCP port); a warning and nothing is emitted.
-	workerOwned
+	valueFlag  flagKind = iota + 1 // --name value
+	pairedBool                     // --name, or --no-name for an explicit false
+	storeTrue                      // --name only: true emits it, false emits nothing
+	nargsFlag                      // --name v1 v2 ...
 )
+
+// flagStatus is where a flag of the table stands against the table's version.
+type flagStatus int
+
+const (
+	flagCurrent flagStatus = iota + 1 // a flag of the version
+	flagRemoved                       // in an earlier release, not in the version
+	flagLater                         // added to vLLM after the version
+)
+
+// vllmFlag is one row of the table.
+type vllmFlag struct {
+	flag   string // the long flag, --max-num-seqs
+	kind   flagKind
+	status flagStatus
+	last   string   // flagRemoved: the last release that had it
+	use    []string // flagRemoved: the flags vLLM named instead, if any
+}
+
+// flagTable is the parsed vllmflags.tsv.
+type flagTable struct {
+	version string              // the vLLM release, v0.28.0
+	commit  string              // the vLLM commit the definitions were read at
+	rows    []vllmFlag          // in file order: sorted by flag
+	byEnv   map[string]vllmFlag // by UPPER_SNAKE name
+
+	own   map[string]envClass // the worker's variables (ownVariables)
+	known []lookalike         // what an unknown variable may be mistaken for (lookalikes)
+}
+
+// vllmFlags is the embedded table, parsed on first use and never changed after. It is data of
+// the build, checked by the tests, so a malformed table is a bug of the build and panics.
+var vllmFlags = sync.OnceValue(func() *flagTable {
+	t, err := parseFlagTable(vllmFlagsTSV)
+	if err != nil {
+		panic("config: vllmflags.tsv: " + err.Error())
+	}
+	t.own = ownVariables()
+	t.known = t.lookalikes()
+	return t
+})
+
+// parseFlagTable reads the table's format: `#` comments, a `version` and a `commit` line, then
+// one tab-separated row per flag (flag, kind, status, last, use), sorted by flag, each once.
+func parseFlagTable(text string) (*flagTable, error) {
+	t := &flagTable{byEnv: map[string]vllmFlag{}}
+	kinds := map[string]flagKind{"value": valueFlag, "bool_pair": pairedBool, "store_true": storeTrue, "nargs": nargsFlag}
+	statuses := map[string]flagStatus{"current": flagCurrent, "removed": flagRemoved, "later": flagLater}
+	for i, line := range strings.Split(text, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		bad := func(format string, args ...any) error {
+			return fmt.Errorf("line %d: %s", i+1, fmt.Sprintf(format, args...))
+		}
+		switch {
+		case f[0] == "version" && len(f) == 2 && t.version == "":
+			t.version = f[1]
+			continue
+		case f[0] == "commit" && len(f) == 2 && t.commit == "":
+			t.commit = f[1]
+			continue
+		case !validFlag(f[0]):
+			return nil, bad("%q is not a version, commit or flag line", line)
+		case len(f) < 3 || len(f) > 5:
+			return nil, bad("%d columns; want 3 to 5", len(f))
+		}
+		f = append(f, "", "")[:5]
+		r := vllmFlag{flag: f[0], kind: kinds[f[1]], status: statuses[f[2]], last: f[3]}
+		if f[4] != "" {
+			r.use = strings.Split(f[4], ",")
+		}
+		switch {
+		case r.kind == 0:
+			return nil, bad("%s: unknown kind %q", r.flag, f[1])
+		case r.status == 0:
+			return nil, bad("%s: unknown status %q", r.flag, f[2])
+		case (r.status == flagRemoved) != (r.last != ""):
+			return nil, bad("%s: a removed flag, and only a removed one, names the last release with it", r.flag)
+		case r.status != flagRemoved && r.use != nil:
+			return nil, bad("%s: only a removed flag names replacements", r.flag)
+		case len(t.rows) > 0 && t.rows[len(t.rows)-1].flag >= r.flag:
+			return nil, bad("%s: not after %s (rows are sorted by flag, each once)", r.flag, t.rows[len(t.rows)-1].flag)
+		}
+		env := envName(r.flag)
+		if _, dup := t.byEnv[env]; dup {
+			return nil, bad("%s: a second flag named %s", r.flag, env)
+		}
+		t.rows = append(t.rows, r)
+		t.byEnv[env] = r
+	}
+	if t.version == "" || t.commit == "" {
+		return nil, fmt.Errorf("no version or commit line")
+	}
+	for _, r := range t.rows {
+		for _, u := range r.use {
+			if t.byEnv[envName(u)].status != flagCurrent {
+				return nil, fmt.Errorf("%s: replacement %s is not a current flag", r.flag, u)
+			}
+		}
+	}
+	return t, nil
+}
+
+// validFlag reports whether s is a long flag: --, then lower-case words joined by -.
+func validFlag(s string) bool {
+	name, ok := strings.CutPrefix(s, "--")
+	if !ok || name == "" || name[0] == '-' || name[len(name)-1] == '-' || strings.Contains(name, "--") {
+		return false
+	}
+	for _, c := range name {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
 // flagName turns an UPPER_SNAKE variable name into its vLLM flag: SEED -> --seed.
 func flagName(env string) string {
 	return "--" + strings.ToLower(strings.ReplaceAll(env, "_", "-"))
 }
 
-// vllmFlag classifies one environment variable name. The lists are worker-vllm HEAD's generic
-// mapping (specs/runpod.md E.2), plus SHUTDOWN_TIMEOUT (vLLM >= 0.18) and a few seed-era names
-// that no longer exist. A switch, not a map, so that the tables cannot be changed at run time.
-func vllmFlag(name string) flagKind {
-	switch name {
-	// Mapped explicitly (seedFlags), including the generic names they are aliases of.
-	case "MODEL_NAME", "MODEL_REVISION", "REVISION", "MAX_MODEL_LENGTH", "MAX_MODEL_LEN",
-		"TOKENIZER_NAME", "TOKENIZER", "TOKENIZER_REVISION", "CUSTOM_CHAT_TEMPLATE", "CHAT_TEMPLATE",
-		"OPENAI_SERVED_MODEL_NAME_OVERRIDE", "SERVED_MODEL_NAME", "OPENAI_RESPONSE_ROLE",
-		"RESPONSE_ROLE", "GPU_MEMORY_UTILIZATION", "DISABLE_LOG_STATS", "DISABLE_LOG_REQUESTS",
-		"ENABLE_LOG_REQUESTS", "TENSOR_PARALLEL_SIZE", "PIPELINE_PARALLEL_SIZE",
-		"DISTRIBUTED_EXECUTOR_BACKEND", "MAX_PARALLEL_LOADING_WORKERS", "LOAD_FORMAT",
-		"QUANTIZATION", "TRUST_REMOTE_CODE", "SHUTDOWN_TIMEOUT":
-		return seedFlag
-
-	// HF_TOKEN is in HEAD's value list, which leaked the token into argv and logs: it reaches
-	// the engine through its environment only.
-	case "HF_TOKEN":
-		return notFlag
-
-	case "ADDITIONAL_CONFIG", "ALLOWED_HEADERS", "ALLOWED_LOCAL_MEDIA_PATH", "ALLOWED_MEDIA_DOMAINS",
-		"ALLOWED_METHODS", "ALLOWED_ORIGINS", "API_SERVER_COUNT", "ATTENTION_BACKEND", "BLOCK_SIZE",
-		"CHAT_TEMPLATE_CONTENT_FORMAT", "CODE_REVISION", "COLLECT_DETAILED_TRACES",
-		"COMPILATION_CONFIG", "CONFIG_FORMAT", "CONVERT", "CPU_OFFLOAD_GB", "DATA_PARALLEL_ADDRESS",
-		"DATA_PARALLEL_BACKEND", "DATA_PARALLEL_RANK", "DATA_PARALLEL_RPC_PORT", "DATA_PARALLEL_SIZE",
-		"DATA_PARALLEL_SIZE_LOCAL", "DATA_PARALLEL_START_RANK", "DBO_DECODE_TOKEN_THRESHOLD",
-		"DBO_PREFILL_TOKEN_THRESHOLD", "DECODE_CONTEXT_PARALLEL_SIZE", "DEFAULT_MM_LORAS",
-		"DOWNLOAD_DIR", "DTYPE", "EPLB_CONFIG", "EXPERT_PLACEMENT_STRATEGY", "GENERATION_CONFIG",
-		"H11_MAX_HEADER_COUNT", "H11_MAX_INCOMPLETE_EVENT_SIZE", "HF_CONFIG_PATH", "HF_OVERRIDES",
-		"IGNORE_PATTERNS", "IO_PROCESSOR_PLUGIN", "KV_CACHE_DTYPE", "KV_CACHE_MEMORY_BYTES",
-		"KV_EVENTS_CONFIG", "KV_OFFLOADING_BACKEND", "KV_OFFLOADING_SIZE", "KV_TRANSFER_CONFIG",
-		"LIMIT_MM_PER_PROMPT", "LOG_CONFIG_FILE", "LOGITS_PROCESSORS", "LOGPROBS_MODE",
-		"LONG_PREFILL_TOKEN_THRESHOLD", "LORA_DTYPE", "LORA_MODULES", "MAMBA_CACHE_DTYPE",
-		"MAMBA_SSM_CACHE_DTYPE", "MAX_CPU_LORAS", "MAX_LOG_LEN", "MAX_LOGPROBS", "MAX_LORA_RANK",
-		"MAX_LORAS", "MAX_NUM_BATCHED_TOKENS", "MAX_NUM_SEQS", "MEDIA_IO_KWARGS", "MIDDLEWARE",
-		"MM_ENCODER_TP_MODE", "MM_PROCESSOR_CACHE_GB", "MM_PROCESSOR_CACHE_TYPE",
-		"MM_PROCESSOR_KWARGS", "MM_SHM_CACHE_MAX_OBJECT_SIZE_MB", "MODEL_IMPL",
-		"MODEL_LOADER_EXTRA_CONFIG", "NUM_GPU_BLOCKS_OVERRIDE", "OTLP_TRACES_ENDPOINT",
-		"OVERRIDE_ATTENTION_DTYPE", "OVERRIDE_GENERATION_CONFIG", "POOLER_CONFIG",
-		"PREFIX_CACHING_HASH_ALGO", "PT_LOAD_MAP_LOCATION", "REASONING_PARSER", "ROOT_PATH", "RUNNER",
-		"SAFETENSORS_LOAD_STRATEGY", "SCHEDULER_CLS", "SCHEDULING_POLICY", "SEED",
-		"SHOW_HIDDEN_METRICS_FOR_VERSION", "SPECULATIVE_CONFIG", "STRUCTURED_OUTPUTS_CONFIG",
-		"TOKENIZER_MODE", "TOOL_CALL_PARSER", "TOOL_PARSER_PLUGIN", "TOOL_SERVER", "UVICORN_LOG_LEVEL",
-		"VIDEO_PRUNING_RATE", "WORKER_CLS", "WORKER_EXTENSION_CLS":
-		return valueFlag
-
-	case "ALLOW_CREDENTIALS", "ASYNC_SCHEDULING", "CALCULATE_KV_SCALES", "DATA_PARALLEL_HYBRID_LB",
-		"DISABLE_CASCADE_ATTN", "DISABLE_CHUNKED_MM_INPUT", "DISABLE_CUSTOM_ALL_REDUCE",
-		"DISABLE_FASTAPI_DOCS", "DISABLE_HYBRID_KV_CACHE_MANAGER", "DISABLE_SLIDING_WINDOW",
-		"DISABLE_UVICORN_ACCESS_LOG", "ENABLE_AUTO_TOOL_CHOICE", "ENABLE_CHUNKED_PREFILL",
-		"ENABLE_DBO", "ENABLE_EPLB", "ENABLE_EXPERT_PARALLEL", "ENABLE_FORCE_INCLUDE_USAGE",
-		"ENABLE_LOG_OUTPUTS", "ENABLE_LORA", "ENABLE_PREFIX_CACHING", "ENABLE_PROMPT_EMBEDS",
-		"ENABLE_PROMPT_TOKENS_DETAILS", "ENABLE_REQUEST_ID_HEADERS", "ENABLE_SERVER_LOAD_TRACKING",
-		"ENABLE_SLEEP_MODE", "ENABLE_TOKENIZER_INFO_ENDPOINT", "ENFORCE_EAGER",
-		"EXCLUDE_TOOLS_WHEN_TOOL_CHOICE_NONE", "FULLY_SHARDED_LORAS", "INTERLEAVE_MM_STRINGS",
-		"KV_SHARING_FAST_PREFILL", "LOG_ERROR_STACK", "RAY_WORKERS_USE_NSIGHT",
-		"RETURN_TOKENS_AS_TOKEN_IDS", "SKIP_MM_PROFILING", "SKIP_TOKENIZER_INIT",
-		"TRUST_REQUEST_CHAT_TEMPLATE", "USE_TQDM_ON_LOAD":
-		return pairedBool
-
-	case "CUDA_GRAPH_SIZES", "DISABLE_FRONTEND_MULTIPROCESSING", "DISABLE_MM_PREPROCESSOR_CACHE",
-		"ENABLE_LORA_BIAS", "ENABLE_MULTIMODAL_ENCODER_DATA_PARALLEL", "EPLB_LOG_BALANCEDNESS",
-		"EPLB_STEP_INTERVAL", "EPLB_WINDOW_SIZE", "GUIDED_DECODING_BACKEND",
-		"GUIDED_DECODING_DISABLE_ADDITIONAL_PROPERTIES", "GUIDED_DECODING_DISABLE_ANY_WHITESPACE",
-		"GUIDED_DECODING_DISABLE_FALLBACK", "LOGITS_PROCESSOR_PATTERN", "LORA_EXTRA_VOCAB_SIZE",
-		"MAX_LONG_PARTIAL_PREFILLS", "MAX_NUM_PARTIAL_PREFILLS", "NUM_LOOKAHEAD_SLOTS",
-		"NUM_REDUNDANT_EXPERTS", "OVERRIDE_POOLER_CONFIG", "ROPE_SCALING", "ROPE_THETA",
-		"SWAP_SPACE", "TASK",
-		// Seed-era and hub.json knobs that are no longer vLLM flags.
-		"MAX_CONTEXT_LEN_TO_CAPTURE", "SPECULATIVE_METHOD", "SPECULATIVE_MODEL",
-		"NUM_SPECULATIVE_TOKENS", "NGRAM_PROMPT_LOOKUP_MAX", "NGRAM_PROMPT_LOOKUP_MIN",
-		"SPECULATIVE_DRAFT_TENSOR_PARALLEL_SIZE", "SPECULATIVE_MAX_MODEL_LEN",
-		"SPECULATIVE_DISABLE_BY_BATCH_SIZE", "DEVICE", "SCHEDULER_DELAY_FACTOR",
-		"VLLM_CONFIG_FILE":
-		return removedFlag
-
-	case "UDS", "SSL_KEYFILE", "SSL_CERTFILE", "SSL_CA_CERTS", "SSL_CERT_REQS", "ENABLE_SSL_REFRESH":
-		return workerOwned
-	}
-	return notFlag
+// envName turns a vLLM flag into its UPPER_SNAKE variable name: --max-num-seqs -> MAX_NUM_SEQS.
+func envName(flag string) string {
+	return strings.ToUpper(strings.ReplaceAll(strings.TrimPrefix(flag, "--"), "-", "_"))
 }
 
-// removedHint is the replacement to suggest for a removed flag, or "".
-func removedHint(name string) string {
+// envClass is what Load does with one environment variable.
+type envClass int
+
+const (
+	unknownVar     envClass = iota // neither the worker's nor in the table: checked for a near miss
+	workerVar                      // the worker's own variable or a reserved name: never a flag
+	seedVar                        // mapped to its flag by seedFlags, in a fixed order
+	flagVar                        // a flag of the table's version: mapped by genericFlags
+	removedVar                     // a flag of an earlier release: a warning, nothing emitted
+	laterVar                       // a flag newer than the table's version: a warning, nothing emitted
+	workerOwnedVar                 // a flag that would cut the worker off the engine: a warning, nothing emitted
+	legacyVar                      // worker-vllm's name for what vLLM no longer has: a warning, nothing emitted
+)
+
+// classify says what Load does with the variable name, and gives its row of the table, if any.
+// The worker's variables come first: some are also flag names (HOST, PORT, API_KEY, HF_TOKEN,
+// and the seed names mapped explicitly), and those never go through the generic mapping.
+func (t *flagTable) classify(name string) (envClass, vllmFlag) {
+	if c, ok := t.own[name]; ok {
+		return c, vllmFlag{}
+	}
+	r, ok := t.byEnv[name]
+	switch {
+	case !ok && legacyHint(name) != "":
+		return legacyVar, r
+	case !ok:
+		return unknownVar, r
+	case r.status == flagRemoved:
+		return removedVar, r
+	case r.status == flagLater:
+		return laterVar, r
+	case workerOwnedFlag(r.flag):
+		return workerOwnedVar, r
+	}
+	return flagVar, r
+}
+
+// ownVariables classifies the worker's variables (Variables, aliases included) and the names
+// worker-vllm reserved: seedVar for those seedFlags maps, workerVar for the others. The
+// documented vLLM flags of Variables (Generic) are left to the table.
+func ownVariables() map[string]envClass {
+	own := map[string]envClass{
+		// worker-vllm HEAD never maps these; MODEL and CONFIG are also flags, which the worker
+		// sets itself (--model) or leaves to VLLM_EXTRA_ARGS (--config <file>).
+		"MODEL": workerVar, "CONFIG": workerVar, "HELP": workerVar,
+	}
+	for _, v := range Variables() {
+		if v.Generic {
+			continue
+		}
+		c := workerVar // HF_TOKEN among them: it reaches the engine through its environment only
+		if v.VLLMFlag != "" {
+			c = seedVar
+		}
+		for _, name := range append([]string{v.Name}, v.Aliases...) {
+			own[name] = c
+		}
+	}
+	return own
+}
+
+// workerOwnedFlag reports the flags that would cut the worker off the engine, which it reaches
+// over plain HTTP on the loopback port it chose (--host and --port are the worker's HOST and
+// PORT, never flags).
+func workerOwnedFlag(flag string) bool {
+	return flag == "--uds" || flag == "--enable-ssl-refresh" || strings.HasPrefix(flag, "--ssl-")
+}
+
+// legacyHint is the advice for a setting of worker-vllm's that vLLM no longer takes as a flag,
+// whether the table knows the name (a removed flag without a replacement of vLLM's) or not
+// (worker-vllm's own name); "" for any other name.
+func legacyHint(name string) string {
 	switch name {
-	case "ROPE_SCALING", "ROPE_THETA":
-		return "use HF_OVERRIDES"
-	case "TASK":
-		return "use RUNNER or CONVERT"
-	case "GUIDED_DECODING_BACKEND", "GUIDED_DECODING_DISABLE_ADDITIONAL_PROPERTIES",
-		"GUIDED_DECODING_DISABLE_ANY_WHITESPACE", "GUIDED_DECODING_DISABLE_FALLBACK":
-		return "use STRUCTURED_OUTPUTS_CONFIG"
-	case "SPECULATIVE_METHOD", "SPECULATIVE_MODEL", "NUM_SPECULATIVE_TOKENS",
-		"NGRAM_PROMPT_LOOKUP_MAX", "NGRAM_PROMPT_LOOKUP_MIN", "SPECULATIVE_DRAFT_TENSOR_PARALLEL_SIZE",
-		"SPECULATIVE_MAX_MODEL_LEN", "SPECULATIVE_DISABLE_BY_BATCH_SIZE":
-		return "use SPECULATIVE_CONFIG (JSON)"
 	case "VLLM_CONFIG_FILE":
 		return `use VLLM_EXTRA_ARGS="--config <file>"`
+	case "MAX_CONTEXT_LEN_TO_CAPTURE":
+		return "vLLM dropped --max-context-len-to-capture before v0.8.0"
+	// worker-vllm 2.x built vLLM's speculative config from these variables.
+	case "SPECULATIVE_METHOD", "SPECULATIVE_MODEL", "NUM_SPECULATIVE_TOKENS",
+		"NGRAM_PROMPT_LOOKUP_MAX", "NGRAM_PROMPT_LOOKUP_MIN", "SPECULATIVE_DRAFT_TENSOR_PARALLEL_SIZE",
+		"SPECULATIVE_MAX_MODEL_LEN", "SPECULATIVE_DISABLE_BY_BATCH_SIZE", "SPECULATIVE_QUANTIZATION",
+		"SPECULATIVE_MODEL_REVISION", "SPECULATIVE_ENFORCE_EAGER":
+		return "use SPECULATIVE_CONFIG (JSON)"
 	}
 	return ""
+}
+
+// removedWarning is the warning for a flag of an earlier vLLM release.
+func removedWarning(name string, r vllmFlag) string {
+	msg := fmt.Sprintf("%s is ignored: vLLM removed %s after %s", name, r.flag, r.last)
+	switch {
+	case len(r.use) > 0:
+		names := make([]string, len(r.use))
+		for i, u := range r.use {
+			names[i] = envName(u)
+		}
+		msg += "; use " + strings.Join(names, " or ")
+	case legacyHint(name) != "":
+		msg += "; " + legacyHint(name)
+	}
+	return msg
 }

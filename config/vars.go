@@ -305,7 +305,7 @@ const configIntro = `# Configuration
 vllm-worker is configured by environment variables only, read once at start. Every variable of
 worker-vllm 0.3.0 keeps its name, meaning and default; aliases are extra names for the same
 setting. ` + "`vllm-worker config`" + ` prints the effective configuration (secrets shown as
-` + "`<redacted>`" + `) and the exact engine command line; ` + "`vllm-worker config --json`" + ` prints
+` + "`<redacted>`" + `) and the engine command line the worker would run (all of it but ` + "`--port`" + `, a free loopback port chosen at each start); ` + "`vllm-worker config --json`" + ` prints
 both as one JSON object.
 
 Rules for every variable:

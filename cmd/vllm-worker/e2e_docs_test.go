@@ -285,8 +285,10 @@ func writeAPIDoc(d *apiDoc, w *testWorker) {
 
 	// Job inputs.
 	d.md("## Job input", "",
-		"The same three shapes are accepted by `/run`, `/runsync` and handler mode; invalid input fails",
-		"the job with a message naming the field, and nothing is sent to the engine.")
+		"The same three shapes are accepted by `/run`, `/runsync` and handler mode. Input the worker",
+		"can check (its shape, the fields' types, routes and paths) fails the job with a message naming",
+		"the field, and nothing is sent to the engine; what only the engine knows (a temperature out of",
+		"range, an unknown model) fails the job with the engine's own message.")
 	d.md("### Native input",
 		"",
 		"`prompt` (a string) or `messages` (a list of `{role, content}`; wins over `prompt`),",

@@ -258,6 +258,12 @@ func TestEngineUnreachable(t *testing.T) {
 				break
 			}
 		}
+		// Then requests get 503 with Retry-After, as docs/operations.md says.
+		resp, raw := post(t, nil, w.URL+"/v1/chat/completions", chatBody(`"max_tokens":2`))
+		if e := checkEnvelope(t, raw, resp.StatusCode); resp.StatusCode != http.StatusServiceUnavailable ||
+			resp.Header.Get("Retry-After") == "" || !strings.Contains(e.Message, "unhealthy") {
+			t.Errorf("once unhealthy: %d (Retry-After %q) %+v; want 503 saying the engine is unhealthy", resp.StatusCode, resp.Header.Get("Retry-After"), e)
+		}
 	})
 
 	t.Run("engine process exits under a request: 502, worker exits", func(t *testing.T) {

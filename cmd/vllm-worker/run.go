@@ -16,7 +16,8 @@ const usage = `usage: vllm-worker [serve | sim | config [--json] | check URL | v
   serve        (default) start the engine and serve the OpenAI and RunPod APIs;
                with RUNPOD_WEBHOOK_GET_JOB set, also RunPod's serverless job loop
   sim          run the simulated vLLM engine alone (--host, --port, --model, ...)
-  config       print the effective configuration and the exact engine command line
+  config       print the effective configuration and the engine command line
+               (its --port is a free loopback port, chosen at each start)
   check        exercise a running worker or RunPod endpoint (check URL), or vet an
                OpenAI-compatible engine (check --engine URL); exit 1 on a failed check
   --test_input run one job locally against the engine, print its items and result

@@ -9,8 +9,9 @@ DEMO_PORT ?= 8000
 
 .PHONY: help build test unit lint fuzz-short fuzz demo sdk-deps clean
 
-help: ## list the targets
+help: ## list the targets, and the variables they read with their values now
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@echo "variables: FUZZTIME=$(FUZZTIME) (fuzz-short)  DEMO_PORT=$(DEMO_PORT) (demo)  BENCH_FLAGS='$(BENCH_FLAGS)' (bench)  GO=$(GO)"
 
 build: ## build the static binary bin/vllm-worker
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vllm-worker

@@ -260,7 +260,13 @@ func TestDirectSkipsInterimAnswers(t *testing.T) {
 // request comes to notice.
 func TestDirectReapsIdleConnections(t *testing.T) {
 	closed := make(chan struct{}, 8)
+	// Each request is answered once all three arrived, so that they hold three
+	// connections at once rather than take turns on one.
+	var arrived sync.WaitGroup
+	arrived.Add(3)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Done()
+		arrived.Wait()
 		io.WriteString(w, "ok")
 	}))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {

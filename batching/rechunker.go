@@ -101,25 +101,7 @@ func (r *Rechunker) release() {
 // It flushes the item, synchronously, once the item is full, and starts the
 // MaxWait clock when the unit is the first of its item. It returns the flush
 // error, a sticky earlier one, or ErrClosed after Close.
-func (r *Rechunker) Add(tag int, data, payload []byte) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.usable(); err != nil {
-		return err
-	}
-	if len(r.spans) == 0 && r.maxWait > 0 {
-		r.arm()
-	}
-	r.arena = append(r.arena, data...)
-	dataEnd := len(r.arena)
-	r.arena = append(r.arena, payload...)
-	r.spans = append(r.spans, span{tag: tag, dataEnd: dataEnd, end: len(r.arena)})
-	r.counted++
-	if r.counted >= r.limit {
-		return r.flushLocked()
-	}
-	return nil
-}
+func (r *Rechunker) Add(tag int, data, payload []byte) error { return r.add(tag, data, payload, true) }
 
 // AddRider adds a unit that rides with the next one: it goes out in the same
 // item but does not count toward the item's size, so it never fills an item
@@ -128,6 +110,11 @@ func (r *Rechunker) Add(tag int, data, payload []byte) error {
 // counted, it would fill the first item (size 1) alone and hold the first
 // token back for the next item or the time cap.
 func (r *Rechunker) AddRider(tag int, data, payload []byte) error {
+	return r.add(tag, data, payload, false)
+}
+
+// add appends a unit, counted toward the item's size or not (a rider).
+func (r *Rechunker) add(tag int, data, payload []byte, counted bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.usable(); err != nil {
@@ -140,6 +127,13 @@ func (r *Rechunker) AddRider(tag int, data, payload []byte) error {
 	dataEnd := len(r.arena)
 	r.arena = append(r.arena, payload...)
 	r.spans = append(r.spans, span{tag: tag, dataEnd: dataEnd, end: len(r.arena)})
+	if !counted {
+		return nil
+	}
+	r.counted++
+	if r.counted >= r.limit {
+		return r.flushLocked()
+	}
 	return nil
 }
 

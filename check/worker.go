@@ -294,15 +294,7 @@ func checkChatStream(p *probe) error {
 		return sdkError("POST /openai/v1/chat/completions (stream)", err)
 	}
 	defer st.Close()
-	var seen streamSeen
-	for {
-		c, err := st.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("after %d chunks: %w", seen.chunks, err)
-		}
+	return readSDKStream(p, st.Recv, func(c openai.ChatCompletionStreamResponse) (int, bool, string, *openai.Usage) {
 		text, finish := false, ""
 		for _, ch := range c.Choices {
 			text = text || ch.Delta.Content != "" || ch.Delta.ReasoningContent != ""
@@ -310,11 +302,8 @@ func checkChatStream(p *probe) error {
 				finish = string(ch.FinishReason)
 			}
 		}
-		if err := seen.see(p, len(c.Choices), text, finish, c.Usage); err != nil {
-			return err
-		}
-	}
-	return seen.end(p)
+		return len(c.Choices), text, finish, c.Usage
+	})
 }
 
 // checkCompletionsStream: a streamed text completion with include_usage.
@@ -327,15 +316,7 @@ func checkCompletionsStream(p *probe) error {
 		return sdkError("POST /openai/v1/completions (stream)", err)
 	}
 	defer st.Close()
-	var seen streamSeen
-	for {
-		c, err := st.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("after %d chunks: %w", seen.chunks, err)
-		}
+	return readSDKStream(p, st.Recv, func(c openai.CompletionResponse) (int, bool, string, *openai.Usage) {
 		text, finish := false, ""
 		for _, ch := range c.Choices {
 			text = text || ch.Text != ""
@@ -343,7 +324,25 @@ func checkCompletionsStream(p *probe) error {
 				finish = ch.FinishReason
 			}
 		}
-		if err := seen.see(p, len(c.Choices), text, finish, c.Usage); err != nil {
+		return len(c.Choices), text, finish, c.Usage
+	})
+}
+
+// readSDKStream reads a go-openai stream to its end, each chunk summed up by
+// sum (its choices, whether it carries text, its finish reason, its usage) and
+// checked by streamSeen.
+func readSDKStream[C any](p *probe, recv func() (C, error), sum func(C) (int, bool, string, *openai.Usage)) error {
+	var seen streamSeen
+	for {
+		c, err := recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("after %d chunks: %w", seen.chunks, err)
+		}
+		choices, text, finish, usage := sum(c)
+		if err := seen.see(p, choices, text, finish, usage); err != nil {
 			return err
 		}
 	}

@@ -45,17 +45,10 @@ func parsePyIntStr(s string) (*big.Int, bool) {
 
 // floatOf is float(value) of a value that passed vFloat.
 func floatOf(v gjson.Result) (float64, bool) {
-	switch v.Type {
-	case gjson.Number:
-		return v.Num, true
-	case gjson.True:
-		return 1, true
-	case gjson.False:
-		return 0, true
-	case gjson.String:
+	if v.Type == gjson.String {
 		return parsePyFloat(v.Str)
 	}
-	return 0, false
+	return pyNumber(v)
 }
 
 // intOf is int(value) of a value that passed vInt (0 for anything else).

@@ -50,40 +50,60 @@ func (b *bench) latencyPhase(ctx context.Context) error {
 // With -perf, the worker's first round is recorded by perf.
 func (b *bench) throughputPhase(ctx context.Context) error {
 	body := chatBody()
+	warm := func(t target) error {
+		_, err := throughput(ctx, b.client, t.url, body, b.p.rpsConc, b.p.warmDur)
+		return err
+	}
+	return b.c64Rounds("", b.res.rps, b.res.cpuReq, warm, func(r int, t target) (float64, int64, error) {
+		if b.o.perf != "" && r == 0 && t.name == pathWorker {
+			stop, err := perfRecord(b.zeroWorker.pid(), b.o.perf)
+			if err != nil {
+				b.logf("   no perf profile: %v", err)
+			} else {
+				defer func() {
+					if err := stop(); err != nil {
+						b.logf("   perf: %v", err)
+					}
+				}()
+			}
+		}
+		return throughputN(ctx, b.client, t.url, body, b.p.rpsConc, b.p.rpsDur)
+	})
+}
+
+// c64Rounds runs b.p.rpsRounds interleaved rounds on every path to the
+// zero-latency engine: warm, then measure (which returns requests/s and the
+// requests it completed); it appends each round's requests/s to rps and the
+// proxy's CPU time per measured request to cpu. generator names the load
+// generator in the log ("" for the bench's own).
+func (b *bench) c64Rounds(generator string, rps map[string][]float64, cpu map[string][]time.Duration,
+	warm func(t target) error, measure func(round int, t target) (float64, int64, error)) error {
+	label := fmt.Sprintf("c=%d", b.p.rpsConc)
+	if generator != "" {
+		label = generator + " " + label
+	}
 	for r := range b.p.rpsRounds {
 		for _, t := range rotate(b.zero, r) {
-			var cpuPerReq time.Duration
-			rps, err := quiet(b, fmt.Sprintf("c=%d round %d %s", b.p.rpsConc, r+1, t.name), func() (float64, error) {
-				if _, err := throughput(ctx, b.client, t.url, body, b.p.rpsConc, b.p.warmDur); err != nil {
+			var perReq time.Duration
+			got, err := quiet(b, fmt.Sprintf("%s round %d %s", label, r+1, t.name), func() (float64, error) {
+				if err := warm(t); err != nil {
 					return 0, fmt.Errorf("warm-up: %w", err)
 				}
-				if b.o.perf != "" && r == 0 && t.name == pathWorker {
-					stop, err := perfRecord(b.zeroWorker.pid(), b.o.perf)
-					if err != nil {
-						b.logf("   no perf profile: %v", err)
-					} else {
-						defer func() {
-							if err := stop(); err != nil {
-								b.logf("   perf: %v", err)
-							}
-						}()
-					}
+				mark := b.zeroCPU(t.name)
+				got, n, err := measure(r, t)
+				if err == nil {
+					perReq = mark.per(n)
 				}
-				cpu := b.zeroCPU(t.name)
-				rps, n, err := throughputN(ctx, b.client, t.url, body, b.p.rpsConc, b.p.rpsDur)
-				if err == nil && n > 0 {
-					cpuPerReq = cpu.per(n)
-				}
-				return rps, err
+				return got, err
 			})
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
-			b.res.rps[t.name] = append(b.res.rps[t.name], rps)
-			if cpuPerReq > 0 {
-				b.res.cpuReq[t.name] = append(b.res.cpuReq[t.name], cpuPerReq)
+			rps[t.name] = append(rps[t.name], got)
+			if perReq > 0 {
+				cpu[t.name] = append(cpu[t.name], perReq)
 			}
-			b.logf("   round %d %-6s %.0f requests/s at c=%d, proxy CPU %v per request", r+1, t.name, rps, b.p.rpsConc, cpuPerReq)
+			b.logf("   round %d %-6s %.0f requests/s at %s, proxy CPU %v per request", r+1, t.name, got, label, perReq)
 		}
 	}
 	return nil

@@ -72,27 +72,11 @@ func (b *bench) wrkPhase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for r := range b.p.rpsRounds {
-		for _, t := range rotate(b.zero, r) {
-			var cpuPerReq time.Duration
-			rps, err := quiet(b, fmt.Sprintf("wrk c=%d round %d %s", b.p.rpsConc, r+1, t.name), func() (float64, error) {
-				if _, _, err := runWrk(ctx, b.wrk, script, t.url, b.p.rpsConc, time.Second); err != nil {
-					return 0, fmt.Errorf("warm-up: %w", err)
-				}
-				cpu := b.zeroCPU(t.name)
-				rps, n, err := runWrk(ctx, b.wrk, script, t.url, b.p.rpsConc, b.p.rpsDur)
-				cpuPerReq = cpu.per(n)
-				return rps, err
-			})
-			if err != nil {
-				return fmt.Errorf("%s: %w", t.name, err)
-			}
-			b.res.wrkRPS[t.name] = append(b.res.wrkRPS[t.name], rps)
-			if cpuPerReq > 0 {
-				b.res.wrkCPU[t.name] = append(b.res.wrkCPU[t.name], cpuPerReq)
-			}
-			b.logf("   round %d %-6s %.0f requests/s at c=%d (wrk), proxy CPU %v per request", r+1, t.name, rps, b.p.rpsConc, cpuPerReq)
-		}
+	warm := func(t target) error {
+		_, _, err := runWrk(ctx, b.wrk, script, t.url, b.p.rpsConc, time.Second)
+		return err
 	}
-	return nil
+	return b.c64Rounds("wrk", b.res.wrkRPS, b.res.wrkCPU, warm, func(_ int, t target) (float64, int64, error) {
+		return runWrk(ctx, b.wrk, script, t.url, b.p.rpsConc, b.p.rpsDur)
+	})
 }

@@ -116,12 +116,15 @@ type cpuMark struct {
 }
 
 // zeroCPU marks the CPU time of the proxy of a path to the zero-latency engine:
-// the worker in front of it, or nginx's worker process; none for direct.
+// the worker in front of it, the Go floor, or nginx's worker process; none for
+// direct.
 func (b *bench) zeroCPU(path string) cpuMark {
 	pid := 0
 	switch {
 	case path == pathWorker:
 		pid = b.zeroWorker.pid()
+	case path == pathFloor && b.floor != nil:
+		pid = b.floor.pid()
 	case path == pathNginx && b.nginx != nil:
 		if kids := childPIDs(b.nginx.pid()); len(kids) > 0 {
 			pid = kids[0]

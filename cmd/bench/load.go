@@ -14,7 +14,7 @@ import (
 
 // target is one way to reach an engine: direct, through the worker, through nginx.
 type target struct {
-	name string // pathDirect, pathWorker, pathNginx
+	name string // pathDirect, pathWorker, pathNginx, pathFloor
 	url  string // the chat completions URL
 }
 
@@ -22,6 +22,7 @@ const (
 	pathDirect = "direct"
 	pathWorker = "worker"
 	pathNginx  = "nginx"
+	pathFloor  = "floor" // the Go floor (floor.go)
 )
 
 // newClient is the one load generator for every path: keep-alive, no proxy, no

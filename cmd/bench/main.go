@@ -29,6 +29,17 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == floorArg {
+		if len(os.Args) != 4 {
+			fmt.Fprintf(os.Stderr, "usage: bench %s <host:port> <engine URL>\n", floorArg)
+			os.Exit(2)
+		}
+		if err := serveFloor(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: Go floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
 	stop()

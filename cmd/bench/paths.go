@@ -33,6 +33,7 @@ type bench struct {
 	wrk           string   // the wrk binary; "" when there is none
 	pacedWorker   *proc    // the worker under the paced streams
 	nginx         *proc
+	floor         *proc // the Go floor in front of the zero-latency engine
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -87,8 +88,8 @@ func (b *bench) checkAlive() error {
 	return nil
 }
 
-// setUp starts the two engines, nginx in front of both (when there is one) and
-// one worker in front of each engine.
+// setUp starts the two engines, nginx in front of both (when there is one), one
+// worker in front of each engine and the Go floor in front of the zero-latency one.
 func (b *bench) setUp(ctx context.Context) error {
 	b.client = newClient(2 * b.p.heldSteps[len(b.p.heldSteps)-1])
 	zeroURL, err := b.startEngine(ctx, "engine (zero latency)", 0)
@@ -120,6 +121,11 @@ func (b *bench) setUp(ctx context.Context) error {
 	}
 	b.zero = append(b.zero, target{pathWorker, workerURL(b.zeroWorker)})
 	b.paced = append(b.paced, target{pathWorker, workerURL(b.pacedWorker)})
+
+	if err := b.startFloor(ctx, zeroURL); err != nil {
+		b.res.floorNote = "the Go floor failed to start: " + err.Error()
+		b.logf("running without the Go floor: %v", err)
+	}
 
 	b.wrk, b.res.wrkNote = findTool(ctx, "wrk", b.o.wrk, b.o.installTools, []string{"wrk"}, lookWrk, b.log)
 	if b.wrk == "" {

@@ -21,6 +21,7 @@ type results struct {
 	machine   machine
 	nginxNote string // why there is no nginx column, if there is none
 	wrkNote   string // why there are no wrk rows, if there are none
+	floorNote string // why there is no Go floor table, if there is none
 	began     time.Time
 	took      time.Duration
 
@@ -172,9 +173,56 @@ func (r *results) markdown() string {
 		m.cpu, m.cores, m.loadNote(), r.otherNote(), m.kernel, m.goVersion, nginx)
 	fmt.Fprintf(&b, "| command | `make bench` (`%s`), %s, took %v | | | | | |\n",
 		r.command, r.began.UTC().Format("2006-01-02 15:04 MST"), r.took.Round(time.Second))
+	r.floorTable(&b)
 	r.handlerTable(&b)
 	b.WriteString("\n" + blockEnd)
 	return b.String()
+}
+
+// floorTable sets the worker beside the Go floor (floor.go) and nginx on the
+// non-streaming figures: what the worker's own code costs above a bare Go
+// proxy, and what the bare Go proxy costs above nginx.
+func (r *results) floorTable(b *strings.Builder) {
+	if r.floorNote != "" {
+		fmt.Fprintf(b, "\nThe Go floor: none in this run (%s).\n", r.floorNote)
+		return
+	}
+	if _, ok := r.lat[pathFloor]; !ok {
+		return
+	}
+	_, hasNginx := r.lat[pathNginx]
+	na := func(s string) string {
+		if !hasNginx {
+			return "n/a"
+		}
+		return s
+	}
+	b.WriteString("\nThe Go floor: net/http's server relaying each request through the worker's own engine client " +
+		"and nothing else (no router, validation, limits, metrics or log; `cmd/bench/floor.go`), on the same " +
+		"requests as the first table's non-streaming rows.\n\n")
+	b.WriteString("| measure | worker | Go floor | nginx | worker ÷ floor | floor ÷ nginx |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|\n")
+	line := func(what, w, f, n, wf, fn string) {
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", what, w, f, na(n), dash(wf), na(dash(fn)))
+	}
+	d := r.lat[pathDirect].pct(50)
+	w, f, n := r.lat[pathWorker].pct(50)-d, r.lat[pathFloor].pct(50)-d, r.lat[pathNginx].pct(50)-d
+	line("added latency p50, non-streaming, c=1", fmtAdded(w), fmtAdded(f), fmtAdded(n), addedRatio(w, f), addedRatio(f, n))
+	gens := []struct {
+		name string
+		rps  map[string][]float64
+		cpu  map[string][]time.Duration
+	}{{"", r.rps, r.cpuReq}, {", wrk", r.wrkRPS, r.wrkCPU}}
+	for _, g := range gens {
+		if len(g.rps) == 0 {
+			continue
+		}
+		rw, rf, rn := median(g.rps[pathWorker]), median(g.rps[pathFloor]), median(g.rps[pathNginx])
+		line("requests/s, c=64"+g.name, fmtRate(rw), fmtRate(rf), fmtRate(rn), ratio(rw, rf), ratio(rf, rn))
+		cw, cf, cn := median(g.cpu[pathWorker]), median(g.cpu[pathFloor]), median(g.cpu[pathNginx])
+		line("proxy CPU time per relayed request, c=64"+g.name, fmtDur(cw), fmtDur(cf), fmtDur(cn),
+			ratio(float64(cw), float64(cf)), ratio(float64(cf), float64(cn)))
+	}
 }
 
 // handlerTable renders the handler-mode case as a table of its own, after the

@@ -62,13 +62,7 @@ type row struct {
 // every path, worker ÷ nginx, each target with pass or FAIL, the machine and
 // the command.
 func (r *results) markdown() string {
-	_, hasNginx := r.lat[pathNginx]
-	na := func(s string) string {
-		if !hasNginx {
-			return "n/a"
-		}
-		return s
-	}
+	na := r.ifNginx
 	var rows []row
 
 	// Non-streaming, c=1: the direct column is absolute, the others are added.
@@ -179,6 +173,14 @@ func (r *results) markdown() string {
 	return b.String()
 }
 
+// ifNginx is s when the run had an nginx path, else "n/a".
+func (r *results) ifNginx(s string) string {
+	if _, ok := r.lat[pathNginx]; !ok {
+		return "n/a"
+	}
+	return s
+}
+
 // floorTable sets the worker beside the Go floor (floor.go) and nginx on the
 // non-streaming figures: what the worker's own code costs above a bare Go
 // proxy, and what the bare Go proxy costs above nginx.
@@ -190,13 +192,7 @@ func (r *results) floorTable(b *strings.Builder) {
 	if _, ok := r.lat[pathFloor]; !ok {
 		return
 	}
-	_, hasNginx := r.lat[pathNginx]
-	na := func(s string) string {
-		if !hasNginx {
-			return "n/a"
-		}
-		return s
-	}
+	na := r.ifNginx
 	b.WriteString("\nThe Go floor: net/http's server relaying each request through the worker's own engine client " +
 		"and nothing else (no router, validation, limits, metrics or log; `cmd/bench/floor.go`), on the same " +
 		"requests as the first table's non-streaming rows.\n\n")

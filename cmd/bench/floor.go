@@ -28,14 +28,25 @@ import (
 // floorArg <listen address> <engine URL>.
 const floorArg = "-serve-go-floor"
 
-// serveFloor serves the floor proxy until the process is killed. It is as lean
-// as the worker's own relay of a plain answer (an exact-size body read, the
-// answer's length passed on, one pooled copy buffer), so that the worker's cost
-// above it is its own code's and nothing else.
+// serveFloor serves the floor proxy until the process is killed.
 func serveFloor(listen, engineURL string) error {
+	srv := &http.Server{Addr: listen, Handler: floorHandler(engineURL), ReadHeaderTimeout: 10 * time.Second}
+	err := srv.ListenAndServe()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// floorHandler is the floor proxy: GET /ping answers 200, POST
+// /v1/chat/completions is relayed to the engine. It is as lean as the worker's
+// own relay of a plain answer (an exact-size body read, the answer's length
+// passed on, one pooled copy buffer), so that the worker's cost above it is its
+// own code's and nothing else.
+func floorHandler(engineURL string) http.Handler {
 	c := engine.New(engine.Options{BaseURL: engineURL})
 	bufs := sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
-	relay := func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/ping" {
 			return
 		}
@@ -64,13 +75,7 @@ func serveFloor(listen, engineURL string) error {
 		buf := bufs.Get().(*[]byte)
 		_, _ = io.CopyBuffer(onlyWriter{w}, resp.Body, *buf)
 		bufs.Put(buf)
-	}
-	srv := &http.Server{Addr: listen, Handler: http.HandlerFunc(relay), ReadHeaderTimeout: 10 * time.Second}
-	err := srv.ListenAndServe()
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	})
 }
 
 // onlyWriter hides the response's ReadFrom, so that io.CopyBuffer uses the

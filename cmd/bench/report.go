@@ -80,23 +80,9 @@ func (r *results) markdown() string {
 		}
 		rows = append(rows, rw)
 	}
-	rd, rw, rn := median(r.rps[pathDirect]), median(r.rps[pathWorker]), median(r.rps[pathNginx])
-	rows = append(rows, row{what: "requests/s, non-streaming, c=64 (median round)",
-		direct: fmtRate(rd), worker: fmtRate(rw), nginx: na(fmtRate(rn)), rat: na(ratio(rw, rn)),
-		target: "≥ 0.8× nginx's", verdict: na(verdict(rw >= 0.8*rn))})
-	cw, cn := median(r.cpuReq[pathWorker]), median(r.cpuReq[pathNginx])
-	rows = append(rows, row{what: "proxy CPU time per relayed request, non-streaming, c=64",
-		direct: "—", worker: fmtDur(cw), nginx: na(fmtDur(cn)), rat: na(ratio(float64(cw), float64(cn))),
-		target: "≤ 1.3× nginx's", verdict: na(verdict(cw > 0 && float64(cw) <= 1.3*float64(cn)))})
+	rows = append(rows, r.c64Rows("", r.rps, r.cpuReq)...)
 	if len(r.wrkRPS) > 0 {
-		wd, ww, wn := median(r.wrkRPS[pathDirect]), median(r.wrkRPS[pathWorker]), median(r.wrkRPS[pathNginx])
-		rows = append(rows, row{what: "requests/s, non-streaming, c=64, wrk (median round)",
-			direct: fmtRate(wd), worker: fmtRate(ww), nginx: na(fmtRate(wn)), rat: na(ratio(ww, wn)),
-			target: "≥ 0.8× nginx's", verdict: na(verdict(ww >= 0.8*wn))})
-		cw, cn := median(r.wrkCPU[pathWorker]), median(r.wrkCPU[pathNginx])
-		rows = append(rows, row{what: "proxy CPU time per relayed request, non-streaming, c=64, wrk",
-			direct: "—", worker: fmtDur(cw), nginx: na(fmtDur(cn)), rat: na(ratio(float64(cw), float64(cn))),
-			target: "≤ 1.3× nginx's", verdict: na(verdict(cw > 0 && float64(cw) <= 1.3*float64(cn)))})
+		rows = append(rows, r.c64Rows(", wrk", r.wrkRPS, r.wrkCPU)...)
 	} else {
 		rows = append(rows, row{what: "requests/s, non-streaming, c=64, wrk", direct: "n/a", worker: "n/a", nginx: "n/a",
 			target: "≥ 0.8× nginx's", verdict: "n/a (" + r.wrkNote + ")"})
@@ -128,7 +114,7 @@ func (r *results) markdown() string {
 	rows = append(rows, row{what: "longest gap at the largest step tried",
 		direct: fmtDur(lastWorst(r.held[pathDirect])), worker: fmtDur(lastWorst(r.held[pathWorker])),
 		nginx: na(fmtDur(lastWorst(r.held[pathNginx])))})
-	cw, cn = cpuPerEvent(r.held[pathWorker]), cpuPerEvent(r.held[pathNginx])
+	cw, cn := cpuPerEvent(r.held[pathWorker]), cpuPerEvent(r.held[pathNginx])
 	rows = append(rows, row{what: "proxy CPU time per relayed event, at the largest step tried",
 		direct: "—", worker: fmtDur(cw), nginx: na(fmtDur(cn)), rat: na(ratio(float64(cw), float64(cn))),
 		target: "≤ 1.2× nginx's", verdict: na(verdict(cw > 0 && float64(cw) <= 1.2*float64(cn)))})
@@ -171,6 +157,23 @@ func (r *results) markdown() string {
 	r.handlerTable(&b)
 	b.WriteString("\n" + blockEnd)
 	return b.String()
+}
+
+// c64Rows are the two c=64 rows of one load generator (named by suffix, "" for
+// the bench's own): requests/s and the proxy's CPU time per request, each
+// path's median round against nginx's.
+func (r *results) c64Rows(suffix string, rps map[string][]float64, cpu map[string][]time.Duration) []row {
+	na := r.ifNginx
+	rd, rw, rn := median(rps[pathDirect]), median(rps[pathWorker]), median(rps[pathNginx])
+	cw, cn := median(cpu[pathWorker]), median(cpu[pathNginx])
+	return []row{
+		{what: "requests/s, non-streaming, c=64" + suffix + " (median round)",
+			direct: fmtRate(rd), worker: fmtRate(rw), nginx: na(fmtRate(rn)), rat: na(ratio(rw, rn)),
+			target: "≥ 0.8× nginx's", verdict: na(verdict(rw >= 0.8*rn))},
+		{what: "proxy CPU time per relayed request, non-streaming, c=64" + suffix,
+			direct: "—", worker: fmtDur(cw), nginx: na(fmtDur(cn)), rat: na(ratio(float64(cw), float64(cn))),
+			target: "≤ 1.3× nginx's", verdict: na(verdict(cw > 0 && float64(cw) <= 1.3*float64(cn)))},
+	}
 }
 
 // ifNginx is s when the run had an nginx path, else "n/a".
